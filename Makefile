@@ -1,0 +1,34 @@
+# saub-bench: the commands a user types. `make demo` and `make test` create .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+PROFILE ?= quick
+EXECUTOR ?= serial
+JOBS ?= 2
+export SAUB_DATA ?= $(abspath ../shared/data)
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test lint bench demo figures report regression clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check saub baselines benchmarks tests
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks_perf -q --benchmark-only --benchmark-json=results/perf/benchmark.json -p no:cacheprovider
+
+clean-venv:
+	rm -rf $(VENV)

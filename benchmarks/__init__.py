@@ -1,0 +1,1 @@
+"""The harness: registry, data, tasks, metrics, experiments, executors, reports and the CLI."""

@@ -1,0 +1,40 @@
+"""The prior interface shared by every VAUB-family method.
+
+A prior Q_ψ(z) enters the VAUB objective (eq. 7) only through its cross-entropy term
+E_q[-log Q_ψ(z)]. :meth:`Prior.cross_entropy` returns, per sample, a quantity whose gradient
+with respect to the encoder parameters θ (through ``z``) is the gradient of that term:
+
+* explicit priors (Gaussian, MoG, VampPrior) return ``-log Q_ψ(z)`` itself, and their
+  parameters ψ are learned jointly with the encoder (the min over p(z) in eq. 1);
+* score-based priors return a surrogate (eq. 9/10 for SFS, eq. 23-24 for LSGM) and learn ψ
+  separately by denoising score matching (eq. 11) in the alternating loop of Alg. 1.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class Prior(nn.Module):
+    """Base class: a distribution over the shared latent space ``R^latent_dim``."""
+
+    #: True when ψ is learned by DSM in a separate step (Alg. 1), not with the encoder.
+    trained_separately: bool = False
+    #: True when ``cross_entropy`` returns ``-log Q(z)`` exactly (not only its gradient).
+    exact_cross_entropy: bool = True
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log Q_ψ(z) for ``z`` of shape ``[B, latent_dim]``; returns ``[B]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no tractable log-density")
+
+    def cross_entropy(self, z: Tensor) -> Tensor:
+        """Per-sample cross-entropy term of eq. 7 (or a surrogate with the same θ-gradient)."""
+        return -self.log_prob(z)
+
+    def prior_loss(self, z: Tensor) -> Tensor:
+        """Loss of the separate prior update (Alg. 1, step 2); only for separately trained priors."""
+        raise NotImplementedError(f"{type(self).__name__} is trained jointly with the encoder")

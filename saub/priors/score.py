@@ -1,0 +1,235 @@
+"""Score-based prior: a noise-conditional score network S_ψ(z, σ) learned by DSM.
+
+Equations (seed 000):
+
+* DSM, eq. 2 / 11: ``E_{σ, z, ε} λ(σ)/2 ||S_ψ(z + σε, σ) + ε/σ||²``, the target
+  ``∇_z̃ log q_σ(z̃|z) = -ε/σ``. With the NCSN weighting λ(σ) = σ² (the default) this is
+  ``1/2 ||σ S_ψ + ε||²``, the form in which the network predicts σ·score (the authors' choice).
+* SFS, eq. 8-10: the cross-entropy term E_q[-log Q_ψ(z)] is replaced by the surrogate
+  ``-S_ψ(z*, σ_0)ᵀ z`` with ``z* = z + σ_0 ε`` detached and σ_0 = σ_min. One score evaluation,
+  no graph through the score network; its θ-gradient equals that of the cross-entropy
+  (Prop. 1) when S_ψ is the prior's score.
+* LSGM, eq. 23-25 (App. E): the cross-entropy is the likelihood-weighted DSM loss
+  ``E_t g(t)²/2 ||S_ψ(z_t, σ_t) + ε/σ_t||²`` with the encoder gradient back-propagated through
+  S_ψ. For the variance-exploding schedule σ_t = σ_min (σ_max/σ_min)^t we have
+  g(t)² = dσ_t²/dt = 2 σ_t² ln(σ_max/σ_min), hence the per-sample value
+  ``ln(σ_max/σ_min) ||σ_t S_ψ(z_t, σ_t) + ε||²`` (θ-independent constants dropped). The paper's
+  eq. 24 writes ``ε/σ_t - S_ψ`` for the convention z_t = z - σ_t ε; both are the same term.
+* App. C: the network's output is blended with the score of a standard Gaussian convolved
+  with the noise, ``S = α f_ψ(z, σ)/σ + (1 - α)(-z / (1 + σ²))`` with α = sigmoid(λ), λ
+  learnable, so regions the network has not seen fall back to a Gaussian score.
+
+Noise levels: ``n_levels`` geometric levels between σ_min and σ_max (the authors use 100); the
+same :class:`NoiseSchedule` samples σ for DSM training and for the LSGM cross-entropy, so both
+query the network only where it was trained. ``n_levels=None`` samples σ log-uniformly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from saub.priors.base import Prior
+
+#: ``score_fn(z [B, D], sigma [B]) -> [B, D]``: a (learned or analytic) noise-conditional score.
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class NoiseSchedule:
+    """Geometric noise levels σ_i = σ_min (σ_max/σ_min)^{i/(L-1)}, i = 0..L-1."""
+
+    def __init__(self, sigma_min: float, sigma_max: float, n_levels: int | None = 100):
+        if not 0 < sigma_min <= sigma_max:
+            raise ValueError(f"need 0 < sigma_min <= sigma_max, got {sigma_min}, {sigma_max}")
+        if n_levels is not None and n_levels < 1:
+            raise ValueError(f"n_levels must be >= 1 or None, got {n_levels}")
+        self.sigma_min = float(sigma_min)
+        self.sigma_max = float(sigma_max)
+        self.n_levels = n_levels
+
+    @property
+    def log_ratio(self) -> float:
+        """ln(σ_max / σ_min), the factor of the VE-SDE likelihood weighting g(t)²/(2σ_t²)."""
+        return math.log(self.sigma_max / self.sigma_min)
+
+    def levels(self, dtype=torch.float32) -> Tensor:
+        """All L levels, increasing, shape ``[L]``."""
+        n = self.n_levels or 1
+        if n == 1:
+            return torch.tensor([self.sigma_min], dtype=dtype)
+        t = torch.linspace(0.0, 1.0, n, dtype=dtype)
+        return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+
+    def sample(self, n: int, dtype=torch.float32) -> Tensor:
+        """σ for ``n`` samples: a uniformly drawn level each (log-uniform when continuous)."""
+        if self.n_levels is None:
+            t = torch.rand(n, dtype=dtype)
+            return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+        idx = torch.randint(0, self.n_levels, (n,))
+        return self.levels(dtype)[idx]
+
+
+class _SigmaEmbedding(nn.Module):
+    """Fixed Fourier features of log σ, ``[B] -> [B, dim]``."""
+
+    def __init__(self, dim: int = 32, scale: float = 1.0):
+        super().__init__()
+        self.register_buffer("freqs", scale * torch.arange(1, dim // 2 + 1, dtype=torch.float32))
+
+    def forward(self, sigma: Tensor) -> Tensor:
+        arg = torch.log(sigma).unsqueeze(-1) * self.freqs.to(sigma.dtype)
+        return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, hidden: int, emb_dim: int):
+        super().__init__()
+        self.lin1 = nn.Linear(hidden, hidden)
+        self.emb = nn.Linear(emb_dim, hidden)
+        self.lin2 = nn.Linear(hidden, hidden)
+        self.act = nn.SiLU()
+
+    def forward(self, h: Tensor, emb: Tensor) -> Tensor:
+        return h + self.lin2(self.act(self.lin1(self.act(h)) + self.emb(emb)))
+
+
+class ScoreNetwork(nn.Module):
+    """Noise-conditional score network S_ψ(z, σ) with the App. C Gaussian-score mixing.
+
+    The trunk maps ``[z, emb(log σ)]`` through ``n_layers`` hidden layers of width ``hidden``
+    (plain SiLU layers, or residual blocks with ``residual=True``) to f_ψ(z, σ) ≈ σ·score.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden: int = 128,
+        n_layers: int = 3,
+        residual: bool = False,
+        gaussian_mixing: bool = True,
+        mixing_logit: float = 0.0,
+        emb_dim: int = 32,
+    ):
+        super().__init__()
+        self.embed = _SigmaEmbedding(emb_dim)
+        self.inp = nn.Linear(latent_dim + emb_dim, hidden)
+        self.residual = residual
+        if residual:
+            self.blocks = nn.ModuleList(_ResidualBlock(hidden, emb_dim) for _ in range(n_layers))
+        else:
+            self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(n_layers - 1))
+        self.out = nn.Linear(hidden, latent_dim)
+        self.act = nn.SiLU()
+        self.mixing_logit = nn.Parameter(torch.tensor(float(mixing_logit))) if gaussian_mixing else None
+
+    def forward(self, z: Tensor, sigma: Tensor) -> Tensor:
+        sigma = torch.as_tensor(sigma, dtype=z.dtype, device=z.device).expand(z.shape[0])
+        emb = self.embed(sigma)
+        h = self.act(self.inp(torch.cat([z, emb], dim=1)))
+        for block in self.blocks:
+            h = block(h, emb) if self.residual else self.act(block(h))
+        score = self.out(h) / sigma.unsqueeze(1)
+        if self.mixing_logit is None:
+            return score
+        alpha = torch.sigmoid(self.mixing_logit)
+        gaussian_score = -z / (1.0 + sigma.unsqueeze(1) ** 2)
+        return alpha * score + (1 - alpha) * gaussian_score
+
+
+def dsm_loss(score_fn: ScoreFn, z: Tensor, schedule: NoiseSchedule, weighting: str = "sigma2"):
+    """Denoising score matching, eq. 2 / 11, averaged over the batch; returns a scalar.
+
+    ``weighting="sigma2"``: ``1/2 ||σ S(z̃, σ) + ε||²`` (λ(σ) = σ², NCSN);
+    ``weighting="none"``: ``1/2 ||S(z̃, σ) + ε/σ||²`` (eq. 2 literally).
+    """
+    sigma = schedule.sample(z.shape[0], dtype=z.dtype).to(z.device)
+    eps = torch.randn_like(z)
+    s = score_fn(z + sigma.unsqueeze(1) * eps, sigma)
+    if weighting == "sigma2":
+        resid = sigma.unsqueeze(1) * s + eps
+    elif weighting == "none":
+        resid = s + eps / sigma.unsqueeze(1)
+    else:
+        raise ValueError(f"weighting must be 'sigma2' or 'none', got {weighting!r}")
+    return 0.5 * (resid**2).sum(1).mean()
+
+
+def sfs_cross_entropy(z: Tensor, score_fn: ScoreFn, sigma0: float, perturb: bool = True) -> Tensor:
+    """SFS surrogate of eq. 9-10, per sample ``[B]``: ``-S(z*, σ_0)ᵀ z`` with z* detached.
+
+    ``perturb=True`` evaluates the score at ``z* = z + σ_0 ε`` (eq. 10); ``False`` at z itself
+    (eq. 9, the form of Prop. 1). The score is computed without a graph, so no gradient reaches
+    the score network and no activation of it is kept.
+    """
+    with torch.no_grad():
+        z_star = z.detach()
+        if perturb:
+            z_star = z_star + sigma0 * torch.randn_like(z_star)
+        sigma = torch.full((z.shape[0],), sigma0, dtype=z.dtype, device=z.device)
+        s = score_fn(z_star, sigma)
+    return -(s * z).sum(1)
+
+
+def lsgm_cross_entropy(z: Tensor, score_fn: ScoreFn, schedule: NoiseSchedule) -> Tensor:
+    """LSGM cross-entropy, eq. 23-24, per sample ``[B]``: ``ln(σ_max/σ_min) ||σ S(z+σε, σ) + ε||²``.
+
+    The graph runs through ``score_fn``, so the encoder gradient contains the score network's
+    Jacobian (eq. 25).
+    """
+    sigma = schedule.sample(z.shape[0], dtype=z.dtype).to(z.device)
+    eps = torch.randn_like(z)
+    s = score_fn(z + sigma.unsqueeze(1) * eps, sigma)
+    return schedule.log_ratio * ((sigma.unsqueeze(1) * s + eps) ** 2).sum(1)
+
+
+ENCODER_GRADIENTS = ("sfs", "lsgm")
+
+
+class ScorePrior(Prior):
+    """Score-based prior Q_ψ known through S_ψ; ``encoder_gradient`` picks SFS or LSGM.
+
+    Both variants share the network and its DSM training (Alg. 1, step 2); they differ only in
+    :meth:`cross_entropy`, i.e. in the gradient the encoder receives.
+    """
+
+    trained_separately = True
+    exact_cross_entropy = False
+
+    def __init__(
+        self,
+        latent_dim: int,
+        encoder_gradient: str = "sfs",
+        sigma_min: float = 0.01,
+        sigma_max: float = 0.4,
+        n_levels: int | None = 100,
+        sfs_perturb: bool = True,
+        dsm_weighting: str = "sigma2",
+        score_net: nn.Module | None = None,
+        **net_kwargs,
+    ):
+        super().__init__(latent_dim)
+        if encoder_gradient not in ENCODER_GRADIENTS:
+            raise ValueError(
+                f"encoder_gradient must be one of {ENCODER_GRADIENTS}, got {encoder_gradient!r}"
+            )
+        self.encoder_gradient = encoder_gradient
+        self.schedule = NoiseSchedule(sigma_min, sigma_max, n_levels)
+        self.sfs_perturb = sfs_perturb
+        self.dsm_weighting = dsm_weighting
+        self.score_net = score_net if score_net is not None else ScoreNetwork(latent_dim, **net_kwargs)
+
+    def score(self, z: Tensor, sigma: Tensor) -> Tensor:
+        """S_ψ(z, σ) ≈ ∇_z log q_σ(z)."""
+        return self.score_net(z, sigma)
+
+    def cross_entropy(self, z: Tensor) -> Tensor:
+        if self.encoder_gradient == "sfs":
+            return sfs_cross_entropy(z, self.score, self.schedule.sigma_min, self.sfs_perturb)
+        return lsgm_cross_entropy(z, self.score, self.schedule)
+
+    def prior_loss(self, z: Tensor) -> Tensor:
+        """DSM loss (eq. 11) on detached posterior samples."""
+        return dsm_loss(self.score, z.detach(), self.schedule, self.dsm_weighting)
