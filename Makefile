@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check saub baselines benchmarks tests
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks_perf -q --benchmark-only --benchmark-json=results/perf/benchmark.json -p no:cacheprovider
+	$(BIN)/python -m pytest tests/perf -q --benchmark-only --benchmark-json=results/perf/benchmark.json
 
 clean-venv:
 	rm -rf $(VENV)
