@@ -1,0 +1,160 @@
+"""``saub-bench``: list, run, status and report experiments; manage datasets.
+
+Examples::
+
+    saub-bench list
+    saub-bench run fig3 --profile smoke
+    saub-bench run fig3 --profile quick --executor processes --jobs 2
+    saub-bench status fig3 --profile quick
+    saub-bench report fig3 --profile quick      # or: saub-bench report --all
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks.config import ConfigError
+from benchmarks.executors import EXECUTORS, run_cells
+from benchmarks.experiment import PROFILES
+from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
+from benchmarks.report import REPORTS_DIR, write_report
+from benchmarks.runner import default_results_dir, plan, sweep_state
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0-4"`` -> [0..4]; ``"0,2,5"`` -> [0, 2, 5]; ``None`` -> the profile's seeds."""
+    if text is None:
+        return None
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = part.split("-")
+                seeds.extend(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds must look like '0-4' or '0,1,2', got {text!r}") from None
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds must be non-negative, got {text!r}")
+    return sorted(set(seeds))
+
+
+def cmd_list(args) -> int:
+    sections = [("experiments", EXPERIMENTS), ("methods", METHODS), ("tasks", TASKS), ("metrics", METRICS)]
+    for title, reg in sections:
+        print(f"{title}:")
+        for name in reg.names():
+            entry = reg.get(name)
+            desc = getattr(entry, "title", None) or getattr(entry, "description", None) \
+                or (entry.__doc__ or "").strip().split("\n")[0]
+            print(f"  {name:<16} {desc}")
+    print(f"profiles: {', '.join(PROFILES)}; executors: {', '.join(EXECUTORS)}")
+    return 0
+
+
+def _experiment(name: str):
+    exp = EXPERIMENTS.get(name)
+    exp.validate()
+    return exp
+
+
+def cmd_run(args) -> int:
+    exp = _experiment(args.experiment)
+    exp.profile(args.profile)
+    seeds = parse_seeds(args.seeds)
+    results = Path(args.results)
+    todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
+    total = len(exp.cells(args.profile, seeds))
+    print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run -> {results}")
+    if todo:
+        run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
+                  progress=not args.quiet)
+    state = sweep_state(exp, args.profile, results, seeds)
+    print(f"done {len(state.done)}, failed {len(state.failed)}, missing {len(state.missing)}, "
+          f"corrupt {len(state.corrupt)}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    exp = _experiment(args.experiment)
+    state = sweep_state(exp, args.profile, Path(args.results), parse_seeds(args.seeds))
+    print(f"{exp.name} [{args.profile}]: done {len(state.done)}, failed {len(state.failed)}, "
+          f"missing {len(state.missing)}, corrupt {len(state.corrupt)}")
+    for kind in ("failed", "corrupt", "missing"):
+        for cell in getattr(state, kind):
+            reason = state.errors.get(cell.cell_id, "")
+            print(f"  {kind:<8} {cell.cell_id} {reason}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    if not args.all and not args.experiment:
+        raise ConfigError("name an experiment or pass --all")
+    names = EXPERIMENTS.names() if args.all else [args.experiment]
+    for name in names:
+        exp = _experiment(name)
+        state = sweep_state(exp, args.profile, Path(args.results))
+        if not state.records:
+            print(f"{name}: no records for profile {args.profile}; run `saub-bench run {name} "
+                  f"--profile {args.profile}` first")
+            continue
+        path = write_report(exp, state.records, args.profile, Path(args.out),
+                            missing=len(state.missing) + len(state.corrupt))
+        print(f"{name}: wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="saub-bench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="experiments, methods, tasks and metrics")
+    p.set_defaults(func=cmd_list)
+
+    def common(p, experiment_required=True):
+        p.add_argument("experiment", nargs=None if experiment_required else "?")
+        p.add_argument("--profile", default="quick", choices=PROFILES)
+        p.add_argument("--results", default=str(default_results_dir()), help="records folder")
+
+    p = sub.add_parser("run", help="run an experiment's missing cells")
+    common(p)
+    p.add_argument("--seeds", help="seed indices, e.g. 0-4 or 0,2 (default: the profile's)")
+    p.add_argument("--executor", default="serial", choices=EXECUTORS)
+    p.add_argument("--jobs", type=int, default=None, help="workers (processes/ray)")
+    p.add_argument("--address", default=None, help="Ray cluster address to join")
+    p.add_argument("--force", action="store_true", help="recompute finished cells")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("status", help="done / failed / missing cells of an experiment")
+    common(p)
+    p.add_argument("--seeds", default=None)
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("report", help="write reports/<experiment>.md from records")
+    common(p, experiment_required=False)
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--out", default=str(REPORTS_DIR))
+    p.set_defaults(func=cmd_report)
+    try:
+        from benchmarks.data.cli import add_data_commands
+    except ImportError:
+        pass
+    else:
+        add_data_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"saub-bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The contracts between tasks, methods and metrics (see DESIGN.md, "Contracts").
+
+A task hands a method a :class:`TaskData`: train and test :class:`Split` s of inputs ``x``,
+domain index ``d``, labels ``y`` where the task has them (hidden from unsupervised methods by
+the harness), and, for GW-SP, semantic embeddings ``emb``. A method implements
+``fit(train, budget, seed)`` and ``encode(x, d)``; the optional capabilities ``reconstruct``,
+``translate`` and ``predict`` raise :class:`Unsupported` when absent, and metrics then report
+"n/a" instead of crashing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from benchmarks.config import resolve_config
+from benchmarks.registry import METHODS
+
+
+class Unsupported(NotImplementedError):
+    """A method lacks an optional capability (reconstruct, translate, predict)."""
+
+
+@dataclass
+class Split:
+    """One split of a multi-domain dataset (rows aligned across fields)."""
+
+    x: Tensor
+    d: Tensor
+    y: Tensor | None = None
+    emb: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, rows: Tensor) -> Split:
+        pick = lambda t: None if t is None else t[rows]  # noqa: E731
+        return Split(self.x[rows], self.d[rows], pick(self.y), pick(self.emb))
+
+    def without_labels(self) -> Split:
+        return dataclasses.replace(self, y=None)
+
+
+@dataclass
+class TaskData:
+    """A task instance: splits plus what a method must know of the data's shape."""
+
+    name: str
+    train: Split
+    test: Split
+    input_shape: tuple[int, ...]
+    n_domains: int
+    n_classes: int | None = None
+    #: Protocol facts written into every record and report (sizes, normalisation, ...).
+    protocol: dict[str, Any] = field(default_factory=dict)
+    #: SHA-256 of every data file used (provenance).
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training length, from the experiment's profile (never from a method)."""
+
+    steps: int
+    batch_size: int = 128
+    progress: bool = False
+    eval_every: int = 0
+
+
+class Method(ABC):
+    """Base class of every registered method.
+
+    Subclasses set ``config_class`` (a dataclass of hyper-parameters) and implement
+    :meth:`fit` and :meth:`encode`.
+    """
+
+    config_class: ClassVar[type]
+
+    def __init__(self, config, input_shape: tuple[int, ...], n_domains: int, n_classes: int | None):
+        self.config = config
+        self.input_shape = tuple(input_shape)
+        self.n_domains = n_domains
+        self.n_classes = n_classes
+
+    @abstractmethod
+    def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
+        """Train on ``train``; returns the per-step training curves (name -> values)."""
+
+    @abstractmethod
+    def encode(self, x: Tensor, d: Tensor) -> Tensor:
+        """Deterministic representation (e.g. the posterior mean) ``[N, latent_dim]``."""
+
+    def reconstruct(self, x: Tensor, d: Tensor) -> Tensor:
+        raise Unsupported(f"{type(self).__name__} cannot reconstruct")
+
+    def translate(self, x: Tensor, d_from: int, d_to: int) -> Tensor:
+        raise Unsupported(f"{type(self).__name__} cannot translate")
+
+    def predict(self, x: Tensor, d: Tensor) -> Tensor:
+        raise Unsupported(f"{type(self).__name__} has no classifier of its own")
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A registered method: its class and the defaults that distinguish this name."""
+
+    name: str
+    cls: type[Method]
+    defaults: dict[str, Any]
+    description: str
+
+    def resolve(self, overrides: dict[str, Any] | None = None):
+        """The validated config: class defaults < this name's defaults < ``overrides``."""
+        return resolve_config(self.cls.config_class, {**self.defaults, **(overrides or {})})
+
+    def build(self, config, task: TaskData) -> Method:
+        return self.cls(config, task.input_shape, task.n_domains, task.n_classes)
+
+
+def register_method(name: str, cls: type[Method], description: str, **defaults) -> MethodEntry:
+    """Register ``cls`` under ``name`` with name-specific default hyper-parameters."""
+    return METHODS.add(name, MethodEntry(name, cls, defaults, description))
+
+
+@torch.no_grad()
+def batched(fn, x: Tensor, d: Tensor, batch_size: int = 1024) -> Tensor:
+    """Apply ``fn(x, d)`` in batches (evaluation helper)."""
+    return torch.cat([fn(x[i : i + batch_size], d[i : i + batch_size]) for i in range(0, len(x), batch_size)])

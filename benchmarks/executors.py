@@ -1,0 +1,108 @@
+"""Executors: the same cells, the same records, on one core, all cores, or a Ray cluster.
+
+Every executor calls :func:`benchmarks.runner.execute_cell`, which writes the record from the
+process that ran the cell (so a sweep killed mid-run keeps every finished cell) and fixes the
+torch thread count per cell (so results do not depend on the executor).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from benchmarks.config import _choice_error
+from benchmarks.experiment import Cell
+from benchmarks.runner import execute_cell
+
+EXECUTORS = ("serial", "processes", "ray")
+Callback = Callable[[dict[str, Any]], None]
+
+
+def _bar(total: int, desc: str, progress: bool):
+    return tqdm(total=total, desc=desc, unit="cell", disable=not progress)
+
+
+def _report(bar, outcome: dict[str, Any], on_result: Callback | None) -> None:
+    bar.update(1)
+    if outcome["status"] != "done":
+        bar.write(f"FAILED {outcome['cell_id']}: {outcome['error']}")
+    if on_result:
+        on_result(outcome)
+
+
+def run_serial(cells: list[Cell], results_dir: Path, progress: bool = True,
+               on_result: Callback | None = None, **_) -> None:
+    with _bar(len(cells), "sweep (serial)", progress) as bar:
+        for cell in cells:
+            _report(bar, execute_cell(cell, results_dir), on_result)
+
+
+def _init_worker() -> None:
+    # One BLAS/OpenMP thread per worker unless the cell asks otherwise (execute_cell sets torch's).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None, progress: bool = True,
+                  on_result: Callback | None = None, **_) -> None:
+    jobs = jobs or os.cpu_count() or 1
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker) as pool, \
+            _bar(len(cells), f"sweep ({jobs} processes)", progress) as bar:
+        futures = {pool.submit(execute_cell, cell, str(results_dir)): cell for cell in cells}
+        for fut in as_completed(futures):
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # noqa: BLE001  (a worker died: report, keep going)
+                cell = futures[fut]
+                outcome = {"status": "crashed", "cell_id": cell.cell_id, "error": repr(exc), "path": None}
+            _report(bar, outcome, on_result)
+
+
+def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, address: str | None = None,
+            progress: bool = True, on_result: Callback | None = None, **_) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("the ray executor needs Ray: pip install 'saub-bench[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    remote = ray.remote(num_cpus=1)(execute_cell)
+    try:
+        pending = {remote.remote(cell, str(results_dir)): cell for cell in cells}
+        with _bar(len(cells), "sweep (ray)", progress) as bar:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    cell = pending.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001
+                        outcome = {"status": "crashed", "cell_id": cell.cell_id, "error": repr(exc)}
+                    _report(bar, outcome, on_result)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+_RUNNERS = {"serial": run_serial, "processes": run_processes, "ray": run_ray}
+
+
+def get_executor(name: str):
+    if name not in _RUNNERS:
+        raise _choice_error("executor", name, EXECUTORS)
+    return _RUNNERS[name]
+
+
+def run_cells(cells: Iterable[Cell], results_dir: Path, executor: str = "serial", **kwargs) -> None:
+    get_executor(executor)(list(cells), Path(results_dir), **kwargs)

@@ -1,0 +1,222 @@
+"""Declarative experiments: grid, profiles, the paper's numbers and its claims.
+
+An :class:`Experiment` names a task, rows of methods (``label`` -> registered method plus
+overrides), metrics, and per-profile sizes (:class:`Profile`). Its grid expands to
+:class:`Cell` s; every cell's seeds derive from names (experiment, row label, task, seed
+index, sweep values), so growing the grid never moves another cell's seed. Sweep keys are
+prefixed by what they set: ``task.n_per_domain`` or ``method.sigma_min``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from benchmarks.config import config_to_dict
+from benchmarks.contracts import Budget, TaskData, Unsupported
+from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
+from saub.seeding import derive_seed, seed_everything
+
+PROFILES = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One method row of an experiment: a label, a registered method, its overrides."""
+
+    label: str
+    method: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of one profile: training budget, seed count, sweep values, per-profile overrides."""
+
+    budget: Budget
+    seeds: int
+    sweep: dict[str, tuple] = field(default_factory=dict)
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    method_overrides: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: (row × task × seed × sweep value × profile) -> one record."""
+
+    experiment: str
+    profile: str
+    label: str
+    method: str
+    overrides: dict[str, Any]
+    task: str
+    task_kwargs: dict[str, Any]
+    seed_index: int
+    sweep: dict[str, Any]
+    budget: Budget
+    threads: int = 1
+
+    def key(self) -> dict[str, Any]:
+        return {**asdict(self), "budget": asdict(self.budget) | {"progress": False}}
+
+    @property
+    def sweep_tag(self) -> str:
+        return json.dumps(self.sweep, sort_keys=True)
+
+    @property
+    def model_seed(self) -> int:
+        return derive_seed(self.experiment, self.label, self.task, self.seed_index, self.sweep_tag)
+
+    @property
+    def data_seed(self) -> int:
+        """Shared by every row, so all methods see the same data for a seed and sweep value."""
+        task_sweep = {k: v for k, v in self.sweep.items() if k.startswith("task.")}
+        return derive_seed(self.task, self.seed_index, json.dumps(task_sweep, sort_keys=True))
+
+    @property
+    def cell_id(self) -> str:
+        tag = "_".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(self.sweep.items()))
+        key = json.dumps(self.key(), sort_keys=True, default=str)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+        return f"{self.label}__{tag + '__' if tag else ''}s{self.seed_index}__{digest}"
+
+    def split_sweep(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        task = {k[5:]: v for k, v in self.sweep.items() if k.startswith("task.")}
+        method = {k[7:]: v for k, v in self.sweep.items() if k.startswith("method.")}
+        return task, method
+
+
+@dataclass
+class Claim:
+    """A claim of the paper and how to decide it from records.
+
+    ``check(records) -> (verdict, evidence)`` with verdict one of :data:`VERDICTS`.
+    """
+
+    id: str
+    text: str
+    check: Callable[[list[dict]], tuple[str, str]]
+
+
+VERDICTS = ("supported", "contradicted", "inconclusive")
+
+
+class Experiment:
+    """Base experiment: the default cell trains a method and evaluates metrics on its task."""
+
+    name: str = ""
+    title: str = ""
+    description: str = ""
+    task: str = ""
+    rows: list[Row] = []
+    metrics: list[str] = []
+    profiles: dict[str, Profile] = {}
+    #: The paper's numbers, as the report prints them beside ours.
+    paper: dict[str, Any] = {}
+    claims: list[Claim] = []
+    #: Seed indices whose records keep bulky artifacts (latents, translations) for figures.
+    artifact_seeds: tuple[int, ...] = (0,)
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(self.profiles)}")
+        return self.profiles[name]
+
+    def cells(self, profile: str, seeds: list[int] | None = None) -> list[Cell]:
+        prof = self.profile(profile)
+        seeds = list(range(prof.seeds)) if seeds is None else seeds
+        sweep_keys = sorted(prof.sweep)
+        grid: list[dict[str, Any]] = [{}]
+        for key in sweep_keys:
+            grid = [{**g, key: v} for g in grid for v in prof.sweep[key]]
+        return [
+            Cell(self.name, profile, row.label, row.method, {**prof.method_overrides, **row.overrides},
+                 self.task, dict(prof.task_kwargs), s, sweep, prof.budget, prof.threads)
+            for row in self.rows for sweep in grid for s in seeds
+        ]
+
+    def validate(self) -> None:
+        """Check every row's method and overrides and every metric before anything runs."""
+        for row in self.rows:
+            METHODS.get(row.method)
+        for prof in self.profiles.values():
+            for row in self.rows:
+                METHODS.get(row.method).resolve({**prof.method_overrides, **row.overrides})
+        for m in self.metrics:
+            METRICS.get(m)
+        if self.task:
+            TASKS.get(self.task)
+
+    def make_task(self, cell: Cell) -> TaskData:
+        task_sweep, _ = cell.split_sweep()
+        return TASKS.get(cell.task)(seed=cell.data_seed, **cell.task_kwargs, **task_sweep)
+
+    def run_cell(self, cell: Cell) -> dict[str, Any]:
+        """Train the row's method on the task and evaluate the metrics; returns the record body."""
+        seed_everything(cell.model_seed)
+        task = self.make_task(cell)
+        entry = METHODS.get(cell.method)
+        _, method_sweep = cell.split_sweep()
+        config = entry.resolve({**cell.overrides, **method_sweep})
+        method = entry.build(config, task)
+        curves = method.fit(task.train.without_labels(), cell.budget, cell.model_seed)
+        metrics: dict[str, Any] = {}
+        for name in self.metrics:
+            try:
+                metrics.update(METRICS.get(name)(method, task, cell.model_seed))
+            except Unsupported:
+                metrics[name] = "n/a"
+        keep = cell.seed_index in self.artifact_seeds
+        return {
+            "config": config_to_dict(config),
+            "metrics": metrics,
+            "curves": thin_curves(curves),
+            "artifacts": self.artifacts(method, task) if keep else {},
+            "protocol": task.protocol,
+            "data_checksums": task.checksums,
+        }
+
+    def artifacts(self, method, task: TaskData) -> dict[str, Any]:
+        """Bulky outputs for figures (kept for ``artifact_seeds`` only)."""
+        return {}
+
+    def report(self, records: list[dict], out_dir, profile: str):
+        """Experiment-specific tables and figures; see :mod:`benchmarks.report`."""
+        raise NotImplementedError
+
+
+def thin_curves(curves: dict[str, list[float]], max_points: int = 200) -> dict[str, list[float]]:
+    """Keep at most ``max_points`` evenly spaced points of each training curve (with step index)."""
+    out: dict[str, list[float]] = {}
+    for name, values in curves.items():
+        n = len(values)
+        idx = sorted({round(i * (n - 1) / (max_points - 1)) for i in range(max_points)}) if n > max_points \
+            else list(range(n))
+        out[name] = [_finite_or_none(values[i]) for i in idx]
+        out.setdefault("step", idx)
+    return out
+
+
+def _finite_or_none(v: float):
+    return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def register_experiment(cls: type[Experiment]) -> type[Experiment]:
+    """Class decorator registering an experiment instance under ``cls.name``."""
+    EXPERIMENTS.add(cls.name, cls())
+    return cls
+
+
+def rounded(t: torch.Tensor | Any, digits: int = 4) -> Any:
+    """A tensor/array as nested lists rounded to ``digits`` (compact JSON artifacts)."""
+    import numpy as np
+
+    return np.round(np.asarray(t.detach().cpu() if isinstance(t, torch.Tensor) else t, dtype=float),
+                    digits).tolist()

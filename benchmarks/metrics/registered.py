@@ -1,0 +1,23 @@
+"""Registered metrics: ``fn(method, task, seed) -> {name: value}`` over the harness contract."""
+
+from __future__ import annotations
+
+from benchmarks.contracts import TaskData
+from benchmarks.metrics.separation import svc_auroc
+from benchmarks.registry import register_metric
+
+
+@register_metric("svc-auroc")
+def latent_svc_auroc(method, task: TaskData, seed: int) -> dict:
+    """App. H.2: label separation in the shared latent space of the training points."""
+    z = method.encode(task.train.x, task.train.d).numpy()
+    out = svc_auroc(z, task.train.y.numpy(), seed=seed)
+    return {"auroc": out["auroc_mean"], "auroc_run_std": out["auroc_std"]}
+
+
+@register_metric("reconstruction-mse")
+def reconstruction_mse(method, task: TaskData, seed: int) -> dict:
+    """Mean squared reconstruction error on the test split (per coordinate)."""
+    x = task.test.x
+    recon = method.reconstruct(x, task.test.d)
+    return {"test_recon_mse": float(((recon - x) ** 2).mean())}

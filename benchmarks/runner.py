@@ -1,0 +1,110 @@
+"""Running cells: one record per cell, resume, failures recorded, status of a sweep."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.experiment import Cell, Experiment
+from benchmarks.records import CorruptRecordError, peak_memory_mb, provenance, read_record, write_record
+from benchmarks.registry import EXPERIMENTS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_results_dir() -> Path:
+    """``$SAUB_RESULTS`` or the repository's ``results/``."""
+    return Path(os.environ.get("SAUB_RESULTS", REPO_ROOT / "results"))
+
+
+def record_path(results_dir: Path, cell: Cell) -> Path:
+    return Path(results_dir) / cell.experiment / cell.profile / f"{cell.cell_id}.json"
+
+
+def _non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
+    return [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+
+
+def execute_cell(cell: Cell, results_dir: str | Path) -> dict[str, Any]:
+    """Run ``cell`` and write its record (done or failed); returns ``{status, path, error}``.
+
+    Runs in whichever process the executor chose; torch uses ``cell.threads`` threads so
+    every executor computes the same numbers.
+    """
+    import torch
+
+    torch.set_num_threads(cell.threads)
+    experiment = EXPERIMENTS.get(cell.experiment)
+    start = time.perf_counter()
+    body: dict[str, Any] = {"cell": cell.key(), "cell_id": cell.cell_id, "seed": cell.model_seed,
+                            "data_seed": cell.data_seed}
+    try:
+        result = experiment.run_cell(cell)
+        bad = _non_finite_metrics(result.get("metrics", {}))
+        if bad:
+            raise FloatingPointError(f"non-finite metrics: {', '.join(bad)}")
+        body.update(result)
+        body["status"], body["error"] = "done", None
+    except Exception as exc:  # noqa: BLE001  (any failure of a cell is recorded, the sweep goes on)
+        body["status"] = "failed"
+        body["error"] = f"{type(exc).__name__}: {exc}"
+        body["traceback"] = traceback.format_exc(limit=8)
+    body["wall_time_s"] = time.perf_counter() - start
+    body["peak_memory_mb"] = peak_memory_mb()
+    body["provenance"] = provenance(cell.threads, body.pop("data_checksums", None))
+    path = write_record(record_path(Path(results_dir), cell), body)
+    return {"status": body["status"], "path": str(path), "error": body["error"], "cell_id": cell.cell_id}
+
+
+@dataclass
+class SweepState:
+    """Which cells of a sweep are done, failed, missing or corrupt on disk."""
+
+    done: list[Cell] = field(default_factory=list)
+    failed: list[Cell] = field(default_factory=list)
+    missing: list[Cell] = field(default_factory=list)
+    corrupt: list[Cell] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def sweep_state(experiment: Experiment, profile: str, results_dir: Path,
+                seeds: list[int] | None = None) -> SweepState:
+    """Classify every cell of the grid by what its record file says."""
+    state = SweepState()
+    for cell in experiment.cells(profile, seeds):
+        path = record_path(results_dir, cell)
+        if not path.exists():
+            state.missing.append(cell)
+            continue
+        try:
+            rec = read_record(path)
+        except CorruptRecordError as exc:
+            state.corrupt.append(cell)
+            state.errors[cell.cell_id] = str(exc)
+            continue
+        if rec.get("status") == "done":
+            state.done.append(cell)
+            state.records.append(rec)
+        else:
+            state.failed.append(cell)
+            state.errors[cell.cell_id] = rec.get("error") or "unknown"
+            state.records.append(rec)
+    return state
+
+
+def plan(experiment: Experiment, profile: str, results_dir: Path, seeds: list[int] | None = None,
+         force: bool = False, retry_failed: bool = False) -> list[Cell]:
+    """Cells to run: missing and corrupt ones (never trusting partial output), failed ones
+    with ``retry_failed``, every cell with ``force``."""
+    state = sweep_state(experiment, profile, results_dir, seeds)
+    if force:
+        return experiment.cells(profile, seeds)
+    todo = state.missing + state.corrupt + (state.failed if retry_failed else [])
+    order = {c.cell_id: i for i, c in enumerate(experiment.cells(profile, seeds))}
+    return sorted(todo, key=lambda c: order[c.cell_id])
