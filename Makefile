@@ -10,7 +10,7 @@ export SAUB_DATA ?= $(abspath ../shared/data)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo figures report regression clean-venv
+.PHONY: setup test lint bench demo figures report regression golden clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,25 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+SAUB := $(BIN)/saub-bench
+
+# fig3's smoke profile, offline, then its report page (reports/fig3.md + figures).
+demo: $(STAMP)
+	$(SAUB) run fig3 --profile smoke
+	$(SAUB) report fig3 --profile smoke
+
+# make reproduce-fig3 PROFILE=quick EXECUTOR=processes JOBS=2
+reproduce-%: $(STAMP)
+	$(SAUB) run $* --profile $(PROFILE) --executor $(EXECUTOR) --jobs $(JOBS)
+	$(SAUB) report $* --profile $(PROFILE)
+
+figures report: $(STAMP)
+	$(SAUB) report --all --profile $(PROFILE)
+
+regression: $(STAMP)
+	$(BIN)/python -m pytest -q -m regression
+
+# Re-measure the smoke profiles' seed spread and rewrite results/golden/ (after a deliberate change).
+golden: $(STAMP)
+	$(BIN)/python -m benchmarks.regression --write

@@ -76,10 +76,10 @@ class AlternatingTrainer:
         vae_params = list(model.parameters())
         if not prior.trained_separately:
             vae_params += [p for p in prior.parameters() if p.requires_grad]
-        self.vae_opt = torch.optim.Adam(vae_params, lr=lr)
+        self.vae_opt = torch.optim.Adam(vae_params, lr=lr, foreach=True)
         prior_params = [p for p in prior.parameters() if p.requires_grad]
         self.prior_opt = (
-            torch.optim.Adam(prior_params, lr=prior_lr)
+            torch.optim.Adam(prior_params, lr=prior_lr, foreach=True)
             if prior.trained_separately and prior_params and self.prior_steps > 0
             else None
         )

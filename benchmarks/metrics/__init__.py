@@ -1,0 +1,1 @@
+"""Metrics computed on learned representations and predictions."""

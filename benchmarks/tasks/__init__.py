@@ -1,0 +1,1 @@
+"""Tasks: data generators and loaders for the benchmark experiments."""
