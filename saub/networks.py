@@ -93,8 +93,10 @@ class ConvBody(nn.Module):
 class GaussianEncoder(nn.Module):
     """q(z|x) = N(mean(x), diag(exp(logvar(x)))) with the App. C batch-normalised mean.
 
-    ``condition_dim > 0`` lets a shared encoder take a domain embedding, concatenated to the
-    body's features before the two heads.
+    ``condition_dim > 0`` lets a shared encoder take a domain embedding: it is concatenated to
+    the body's features and mixed by one more hidden layer before the two heads. (Feeding it to
+    the mean head directly would only shift each domain's batch by a constant, which the
+    batch normalisation of the mean removes.)
     """
 
     def __init__(
@@ -106,7 +108,10 @@ class GaussianEncoder(nn.Module):
     ):
         super().__init__()
         self.body = body
-        feat = body.out_dim + condition_dim
+        feat = body.out_dim
+        self.mix = (
+            nn.Sequential(nn.Linear(feat + condition_dim, feat), nn.ReLU()) if condition_dim else None
+        )
         self.mean_head = nn.Linear(feat, latent_dim)
         self.logvar_head = nn.Linear(feat, latent_dim)
         self.mean_norm = nn.BatchNorm1d(latent_dim, affine=False) if batchnorm_mean else None
@@ -114,8 +119,10 @@ class GaussianEncoder(nn.Module):
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
         h = self.body(x)
-        if condition is not None:
-            h = torch.cat([h, condition], dim=1)
+        if self.mix is not None:
+            if condition is None:
+                raise ValueError("this encoder is shared across domains and needs a domain condition")
+            h = self.mix(torch.cat([h, condition], dim=1))
         mean = self.mean_head(h)
         if self.mean_norm is not None:
             mean = self.mean_norm(mean)

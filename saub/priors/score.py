@@ -60,8 +60,10 @@ class NoiseSchedule:
         n = self.n_levels or 1
         if n == 1:
             return torch.tensor([self.sigma_min], dtype=dtype)
-        t = torch.linspace(0.0, 1.0, n, dtype=dtype)
-        return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+        t = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+        levels = self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+        levels[0], levels[-1] = self.sigma_min, self.sigma_max  # endpoints exact, not rounded
+        return levels.to(dtype)
 
     def sample(self, n: int, dtype=torch.float32) -> Tensor:
         """σ for ``n`` samples: a uniformly drawn level each (log-uniform when continuous)."""

@@ -1,0 +1,32 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def single_thread():
+    """Run a test with one intra-op thread, then restore the previous setting.
+
+    The unit-test networks are tiny; on the shared 2-core machine two intra-op threads were
+    measured 5-50x slower than one (the threads wait on each other and on other processes).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def restore_determinism():
+    """Undo the global ``torch.use_deterministic_algorithms`` switch of ``seed_everything``."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
