@@ -1,5 +1,6 @@
 """Imports every module that registers a method, task, metric or experiment (one line each)."""
 
+import benchmarks.experiments.fig1  # noqa: F401
 import benchmarks.experiments.fig3  # noqa: F401
 import benchmarks.methods.vaub_family  # noqa: F401
 import benchmarks.metrics.registered  # noqa: F401

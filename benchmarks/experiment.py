@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -166,15 +167,19 @@ class Experiment:
         _, method_sweep = cell.split_sweep()
         config = entry.resolve({**cell.overrides, **method_sweep})
         method = entry.build(config, task)
+        start = time.perf_counter()
         curves = method.fit(task.train.without_labels(), cell.budget, cell.model_seed)
+        fitted = time.perf_counter()
         metrics: dict[str, Any] = {}
         for name in self.metrics:
             try:
                 metrics.update(METRICS.get(name)(method, task, cell.model_seed))
             except Unsupported:
                 metrics[name] = "n/a"
+        timing = {"fit_s": fitted - start, "metrics_s": time.perf_counter() - fitted}
         keep = cell.seed_index in self.artifact_seeds
         return {
+            "timing": timing,
             "config": config_to_dict(config),
             "metrics": metrics,
             "curves": thin_curves(curves),

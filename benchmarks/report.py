@@ -50,10 +50,17 @@ def _provenance_lines(records: list[dict]) -> list[str]:
     commits = sorted({(r.get("provenance") or {}).get("git_commit") or "unknown" for r in records})
     torch_v = sorted({(r.get("provenance") or {}).get("torch") or "?" for r in records})
     wall = sum(r.get("wall_time_s", 0.0) for r in records)
-    return [
+    lines = [
         f"- records: {len(records)}; total cell wall time {wall / 60:.1f} min",
         f"- code commits: {', '.join(c[:10] for c in commits)}; torch {', '.join(torch_v)}",
     ]
+    timed = [r for r in records if r.get("timing")]
+    if timed:
+        overhead = sum(r["wall_time_s"] - r["timing"]["fit_s"] - r["timing"]["metrics_s"] for r in timed)
+        share = overhead / max(sum(r["wall_time_s"] for r in timed), 1e-12)
+        lines.append(f"- harness overhead (wall time outside training and metrics): "
+                     f"{overhead / len(timed):.2f} s per cell, {100 * share:.1f}% of wall time")
+    return lines
 
 
 def write_report(experiment: Experiment, records: list[dict], profile: str,
