@@ -75,8 +75,8 @@ def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, addre
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+            os.environ.setdefault("OMP_NUM_THREADS", "1")  # local workers inherit the environment
+            ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(execute_cell)
     try:
         pending = {remote.remote(cell, str(results_dir)): cell for cell in cells}

@@ -6,6 +6,7 @@ module once, so adding a method is one new module plus one import line there.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -65,10 +66,20 @@ _LOADED = False
 
 
 def _load_catalog() -> None:
+    """Import the catalog, then every module named in ``$SAUB_PLUGINS`` (comma-separated).
+
+    Plugins let a user register methods or experiments from their own package; worker
+    processes (``processes``, ``ray``) inherit the variable and so see the same registry.
+    """
     global _LOADED
     if not _LOADED:
         _LOADED = True
+        import importlib
+
         import benchmarks.catalog  # noqa: F401  (registers everything)
+
+        for module in filter(None, (m.strip() for m in os.environ.get("SAUB_PLUGINS", "").split(","))):
+            importlib.import_module(module)
 
 
 __all__ = [

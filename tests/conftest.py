@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -30,3 +33,11 @@ def restore_determinism():
         yield
     finally:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+# Harness tests register toy experiments in tests/toy_experiment.py; worker processes (processes,
+# ray executors, subprocess drivers) import them through $SAUB_PLUGINS and need the repo on the path.
+os.environ.setdefault("SAUB_PLUGINS", "tests.toy_experiment")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])
+)
