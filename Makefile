@@ -27,8 +27,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check saub baselines benchmarks tests
 
+# pytest-benchmark's JSON, then the SFS-vs-LSGM side-by-side summary (results/perf/encoder_update.json).
 bench: $(STAMP)
+	mkdir -p results/perf
 	$(BIN)/python -m pytest tests/perf -q --benchmark-only --benchmark-json=results/perf/benchmark.json
+	$(BIN)/python -m tests.perf.summary results/perf/benchmark.json results/perf/encoder_update.json
 
 clean-venv:
 	rm -rf $(VENV)

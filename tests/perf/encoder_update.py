@@ -1,94 +1,266 @@
 """One encoder update with the SFS or the LSGM cross-entropy, and its memory accounting.
 
-Shared by the benchmark (tests/perf/test_sfs_vs_lsgm.py) and its correctness test. An update
-is: encoder forward on a batch, reparameterise, the score prior's cross-entropy term (SFS:
-one detached score evaluation, eq. 10; LSGM: weighted DSM back-propagated through the score
-network, eq. 23-25), backward, Adam step on the encoder.
+Shared by the benchmark (``tests/perf/test_encoder_update.py``), its correctness test
+(``tests/perf/test_memory_accounting.py``) and the summary (``tests/perf/summary.py``).
+
+An *encoder update* is: encoder forward on a batch, reparameterise, the score prior's
+cross-entropy on z, backward, Adam step on the encoder's parameters. The two gradients differ
+only in the cross-entropy (``saub.priors.score``): SFS evaluates the score network once under
+``no_grad`` (eq. 10); LSGM back-propagates the weighted DSM loss through it (eq. 23-25, App. E).
+
+``lsgm_frozen`` is an extra, informative variant: LSGM with the score network's parameters
+switched to ``requires_grad=False`` for the update. Plain ``lsgm`` matches
+``AlternatingTrainer.vae_step``, where the score network's parameters require grad, so the
+backward also computes (and later discards) their weight gradients; ``lsgm_frozen`` is the cost
+of the encoder gradient alone (input-Jacobian products through the score network).
+
+Memory is measured two ways:
+
+* :func:`saved_tensor_bytes`: bytes of the tensors autograd saves for backward during one
+  update (``torch.autograd.graph.saved_tensors_hooks``, unique storages), attributed to the
+  module whose forward saved them (encoder, score network, or the objective's own arithmetic).
+  Parameter storages are counted apart: they exist whether or not a graph is built.
+* :func:`peak_rss`: in a fresh subprocess (``python -m tests.perf.encoder_update rss SIZE
+  GRADIENT``), the rise of the resident-set high-water mark (VmHWM) over the resident set just
+  before one update, after warm-up updates. VmHWM is reset through ``/proc/self/clear_refs``;
+  glibc's mmap threshold is pinned (``MALLOC_MMAP_THRESHOLD_``) so that every tensor of 64 KiB or
+  more is its own mapping, returned to the OS when freed, and the rise is the update's transient
+  memory rather than the allocator's caching history.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
+import resource
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from saub.networks import make_encoder
 from saub.objective import reparameterize
 from saub.priors.score import ScoreNetwork, ScorePrior
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 LATENT = 256
 BATCH = 256
-SIZES = {
+INPUT_DIM = 784
+ENCODER_HIDDEN = 512
+THREADS = int(os.environ.get("SAUB_BENCH_THREADS", "2"))
+SEED = 0
+
+#: Score networks benchmarked; both take a 256-d latent.
+SIZES: dict[str, dict] = {
     "mlp512": {"hidden": 512, "n_layers": 4, "residual": False},
-    "resnet1024": {"hidden": 1024, "n_layers": 2, "residual": True},
+    "resnet": {"hidden": 1024, "n_layers": 2, "residual": True},
 }
+GRADIENTS = ("sfs", "lsgm", "lsgm_frozen")
+#: pytest-benchmark ``pedantic`` settings per size: (warm-up rounds, rounds).
+ROUNDS = {"mlp512": (5, 60), "resnet": (3, 30)}
+#: Interleaved SFS/LSGM update pairs per size, for a ratio robust to a drifting machine load.
+PAIRS = {"mlp512": 40, "resnet": 20}
+#: Pinned glibc mmap threshold of the peak-RSS subprocess.
+MMAP_THRESHOLD = 65536
 
 
-def build(size: str, gradient: str, seed: int = 0):
-    """Encoder, optimiser, a score prior around a shared-architecture score net, and a batch."""
+def make_score_net(size: str, seed: int = SEED) -> ScoreNetwork:
     torch.manual_seed(seed)
-    encoder = make_encoder((784,), LATENT, hidden=512)
-    net = ScoreNetwork(LATENT, **SIZES[size])
-    prior = ScorePrior(LATENT, encoder_gradient=gradient, sigma_min=0.01, sigma_max=1.0, score_net=net)
+    return ScoreNetwork(LATENT, **SIZES[size])
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@dataclass
+class Setup:
+    encoder: nn.Module
+    opt: torch.optim.Optimizer
+    prior: ScorePrior
+    x: torch.Tensor
+    freeze_score_net: bool = False
+
+
+def make_setup(size: str, gradient: str, score_net: ScoreNetwork | None = None, seed: int = SEED) -> Setup:
+    """Encoder (784 -> 256, hidden 512), Adam, a :class:`ScorePrior` around ``score_net``, a batch.
+
+    Pass the same ``score_net`` object for every gradient to compare them on one network; the
+    encoder and the batch are seeded, so every gradient starts from the same encoder.
+    """
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+    net = score_net if score_net is not None else make_score_net(size, seed)
+    torch.manual_seed(seed + 1)
+    encoder = make_encoder((INPUT_DIM,), LATENT, hidden=ENCODER_HIDDEN)
+    x = torch.rand(BATCH, INPUT_DIM)
+    prior = ScorePrior(LATENT, encoder_gradient=gradient.split("_")[0], score_net=net)
     opt = torch.optim.Adam(encoder.parameters(), lr=1e-4)
-    x = torch.rand(BATCH, 784)
-    return encoder, opt, prior, x
+    return Setup(encoder, opt, prior, x, freeze_score_net=gradient == "lsgm_frozen")
 
 
-def encoder_update(encoder, opt, prior, x) -> float:
-    opt.zero_grad(set_to_none=True)
-    mean, logvar = encoder(x)
-    loss = prior.cross_entropy(reparameterize(mean, logvar)).mean()
-    loss.backward()
-    opt.step()
+@contextlib.contextmanager
+def _frozen(net: nn.Module, frozen: bool):
+    if not frozen:
+        yield
+        return
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(net.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def encoder_update(s: Setup) -> float:
+    """One encoder update; returns the loss."""
+    with _frozen(s.prior.score_net, s.freeze_score_net):
+        s.opt.zero_grad(set_to_none=True)
+        mean, logvar = s.encoder(s.x)
+        loss = s.prior.cross_entropy(reparameterize(mean, logvar)).mean()
+        loss.backward()
+        s.opt.step()
+    s.prior.score_net.zero_grad(set_to_none=True)  # LSGM's weight gradients are not used here
     return loss.item()
 
 
-def saved_tensor_bytes(encoder, prior, x) -> dict[str, int]:
-    """Bytes of tensors autograd keeps for backward, split by where they were saved.
+def paired_times(
+    reference: Setup, other: Setup, pairs: int, warmup: int = 2
+) -> tuple[list[float], list[float]]:
+    """Wall times of ``pairs`` interleaved updates of two setups (order alternating per pair),
+    after ``warmup`` untimed updates of each.
 
-    Counts unique storages, via ``torch.autograd.graph.saved_tensors_hooks``. The prior's share
-    is, for SFS, the one detached score tensor of ``-(s * z)``; for LSGM, also the score
-    network's activations that its Jacobian-vector product needs.
+    Both see the same machine load, so the median of the per-pair ratios ``other / reference``
+    is a steadier estimate of their cost ratio than two separately timed runs on a busy machine.
     """
-    seen: dict[str, set] = {"encoder": set(), "prior": set()}
-    sizes: dict[str, int] = {"encoder": 0, "prior": 0}
-    where = ["encoder"]
+    for _ in range(warmup):
+        encoder_update(reference)
+        encoder_update(other)
+    times: dict[int, list[float]] = {id(reference): [], id(other): []}
+    for i in range(pairs):
+        for s in (reference, other) if i % 2 == 0 else (other, reference):
+            start = time.perf_counter()
+            encoder_update(s)
+            times[id(s)].append(time.perf_counter() - start)
+    return times[id(reference)], times[id(other)]
 
-    def pack(t):
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        if key not in seen[where[0]]:
-            seen[where[0]].add(key)
-            sizes[where[0]] += key[1]
+
+def median(values: list[float]) -> float:
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def saved_tensor_bytes(s: Setup) -> dict[str, int]:
+    """Bytes saved for backward during one update, by unique storage and by who saved them.
+
+    Keys: ``encoder`` (inside the encoder's forward), ``score_net`` (inside the score network's
+    forward), ``objective`` (reparameterisation and the cross-entropy's arithmetic around the
+    score, e.g. SFS's detached score in ``-(s * z)``), ``parameters`` (storages of parameters or
+    buffers, which exist regardless of the graph; not activation memory) and ``activations``
+    (the sum of the first three).
+    """
+    own = {p.untyped_storage().data_ptr() for m in (s.encoder, s.prior)
+           for p in [*m.parameters(), *m.buffers()]}
+    region = ["objective"]
+    sizes = dict.fromkeys(("encoder", "score_net", "objective", "parameters"), 0)
+    seen: set[tuple[int, int]] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes())
+        if key not in seen:
+            seen.add(key)
+            sizes["parameters" if key[0] in own else region[-1]] += key[1]
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        mean, logvar = encoder(x)
-        z = reparameterize(mean, logvar)
-        where[0] = "prior"
-        loss = prior.cross_entropy(z).mean()
-    loss.backward()
+    def enter(name):
+        return lambda module, args: region.append(name)
+
+    def leave(module, args, out):
+        region.pop()
+
+    handles = []
+    for name, module in (("encoder", s.encoder), ("score_net", s.prior.score_net)):
+        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            encoder_update(s)
+    finally:
+        for h in handles:
+            h.remove()
+    sizes["activations"] = sizes["encoder"] + sizes["score_net"] + sizes["objective"]
     return sizes
 
 
-_RSS_SCRIPT = """
-import json, resource, sys, torch
-sys.path.insert(0, {root!r})
-from tests.perf.encoder_update import build, encoder_update
-torch.set_num_threads(1)
-enc, opt, prior, x = build({size!r}, {gradient!r})
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-encoder_update(enc, opt, prior, x)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"peak_rss_delta_mb": (after - before) / 1024}}))
-"""
+# --- peak resident set, in a fresh process ---------------------------------------------------
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
 
 
-def peak_rss_delta_mb(size: str, gradient: str, root: str) -> float:
-    """Rise of the resident-set high-water mark during one update, in a fresh process."""
-    code = _RSS_SCRIPT.format(root=root, size=size, gradient=gradient)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         timeout=300)
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_delta_mb"]
+def _reset_hwm() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where not permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _measure_rss(size: str, gradient: str, warmup: int, repeats: int) -> dict:
+    """Runs inside the subprocess: build, warm up, then ``repeats`` measured updates."""
+    torch.set_num_threads(THREADS)
+    s = make_setup(size, gradient)
+    if not _reset_hwm():
+        # No VmHWM reset: the ru_maxrss rise over the first update of the process (no warm-up).
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        encoder_update(s)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"method": "ru_maxrss, first update, no warm-up", "deltas_mb": [(after - before) / 1024],
+                "baseline_rss_mb": before / 1024}
+    for _ in range(warmup):
+        encoder_update(s)
+    gc.collect()
+    deltas, baselines = [], []
+    for _ in range(repeats):
+        base = _status_kb("VmRSS")
+        _reset_hwm()
+        encoder_update(s)
+        deltas.append((_status_kb("VmHWM") - base) / 1024)
+        baselines.append(base / 1024)
+    return {"method": f"VmHWM - VmRSS over one update after {warmup} warm-up updates "
+                      f"(clear_refs reset, MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD})",
+            "deltas_mb": deltas, "baseline_rss_mb": min(baselines)}
+
+
+def peak_rss(size: str, gradient: str, warmup: int = 3, repeats: int = 3) -> dict:
+    """Peak-RSS rise of one update in a fresh subprocess; ``peak_rss_delta_mb`` is the median."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "tests.perf.encoder_update", "rss", size, gradient,
+           str(warmup), str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600, cwd=REPO_ROOT, env=env)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["peak_rss_delta_mb"] = median(result["deltas_mb"])
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6 or sys.argv[1] != "rss":
+        sys.exit("usage: python -m tests.perf.encoder_update rss SIZE GRADIENT WARMUP REPEATS")
+    _, _, size_, gradient_, warmup_, repeats_ = sys.argv
+    print(json.dumps(_measure_rss(size_, gradient_, int(warmup_), int(repeats_))))
