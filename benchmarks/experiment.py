@@ -10,6 +10,8 @@ prefixed by what they set: ``task.n_per_domain`` or ``method.sigma_min``.
 from __future__ import annotations
 
 import hashlib
+import inspect
+import itertools
 import json
 import math
 import time
@@ -19,7 +21,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.config import config_to_dict
+from benchmarks.config import ConfigError, config_to_dict
 from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from saub.seeding import derive_seed, seed_everything
@@ -144,16 +146,43 @@ class Experiment:
         ]
 
     def validate(self) -> None:
-        """Check every row's method and overrides and every metric before anything runs."""
+        """Check, before anything runs: every row's method and its config under every profile
+        and every value of the ``method.*`` sweeps, every metric, the task and the names of its
+        arguments (``task_kwargs`` and ``task.*`` sweeps), and the sweep keys' prefixes."""
         for row in self.rows:
             METHODS.get(row.method)
-        for prof in self.profiles.values():
-            for row in self.rows:
-                METHODS.get(row.method).resolve({**prof.method_overrides, **row.overrides})
         for m in self.metrics:
             METRICS.get(m)
-        if self.task:
-            TASKS.get(self.task)
+        make_task = TASKS.get(self.task) if self.task else None
+        if type(self).make_task is not Experiment.make_task:  # the experiment passes task arguments itself
+            make_task = None
+        for pname, prof in self.profiles.items():
+            bad = [k for k in prof.sweep if not k.startswith(("task.", "method."))]
+            if bad:
+                raise ConfigError(f"profile {pname!r}: sweep keys must start with 'task.' or 'method.', "
+                                  f"got {', '.join(bad)}")
+            method_keys = sorted(k for k in prof.sweep if k.startswith("method."))
+            for values in itertools.product(*(prof.sweep[k] for k in method_keys)):
+                swept = {k[7:]: v for k, v in zip(method_keys, values)}
+                for row in self.rows:
+                    METHODS.get(row.method).resolve({**prof.method_overrides, **row.overrides, **swept})
+            if make_task is not None:
+                task_swept = {k[5:]: None for k in prof.sweep if k.startswith("task.")}
+                both = sorted(set(task_swept) & set(prof.task_kwargs))
+                if both:
+                    raise ConfigError(f"profile {pname!r}: task argument(s) {', '.join(both)} both swept "
+                                      "and fixed in task_kwargs")
+                task_args = {**prof.task_kwargs, **task_swept}
+                try:
+                    signature = inspect.signature(make_task)
+                except (TypeError, ValueError):  # not introspectable: checked when the task is built
+                    continue
+                try:
+                    signature.bind(seed=0, **task_args)
+                except TypeError as exc:
+                    valid = ", ".join(p for p in signature.parameters if p != "seed")
+                    raise ConfigError(f"profile {pname!r}: task {self.task!r}: {exc}; "
+                                      f"valid arguments: {valid}") from None
 
     def make_task(self, cell: Cell) -> TaskData:
         task_sweep, _ = cell.split_sweep()
@@ -168,7 +197,12 @@ class Experiment:
         config = entry.resolve({**cell.overrides, **method_sweep})
         method = entry.build(config, task)
         start = time.perf_counter()
-        curves = method.fit(task.train.without_labels(), cell.budget, cell.model_seed)
+        # Source labels reach only methods that need them, and only where the task allows it
+        # (domain adaptation: y = -1 on target rows); every other method trains label-free.
+        pass_labels = task.protocol.get("source_labels_visible") and getattr(entry.cls, "needs_source_labels",
+                                                                             False)
+        train = task.train if pass_labels else task.train.without_labels()
+        curves = method.fit(train, cell.budget, cell.model_seed)
         fitted = time.perf_counter()
         metrics: dict[str, Any] = {}
         for name in self.metrics:

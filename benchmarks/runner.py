@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -48,6 +49,7 @@ def execute_cell(cell: Cell, results_dir: str | Path) -> dict[str, Any]:
         bad = _non_finite_metrics(result.get("metrics", {}))
         if bad:
             raise FloatingPointError(f"non-finite metrics: {', '.join(bad)}")
+        json.dumps(result, allow_nan=True)  # a value JSON cannot hold (numpy.float32, ...) fails the cell
         body.update(result)
         body["status"], body["error"] = "done", None
     except Exception as exc:  # noqa: BLE001  (any failure of a cell is recorded, the sweep goes on)

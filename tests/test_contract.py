@@ -3,9 +3,17 @@
 import pytest
 import torch
 
-from benchmarks.contracts import Budget, Unsupported
+from benchmarks.contracts import Budget, Split, TaskData, Unsupported
 from benchmarks.registry import METHODS, TASKS
 from saub.seeding import seed_everything
+
+
+def _needs_source_labels(name: str) -> bool:
+    return bool(getattr(METHODS.get(name).cls, "needs_source_labels", False))
+
+
+UNSUPERVISED = [n for n in METHODS.names() if not _needs_source_labels(n)]
+DOMAIN_ADAPTATION = [n for n in METHODS.names() if _needs_source_labels(n)]
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +21,7 @@ def toy_task():
     return TASKS.get("nested-d")(seed=3, n_per_domain=16, n_test_per_domain=8)
 
 
-@pytest.mark.parametrize("name", METHODS.names())
+@pytest.mark.parametrize("name", UNSUPERVISED)
 def test_method_contract(name, toy_task):
     seed_everything(0)
     entry = METHODS.get(name)
@@ -40,3 +48,49 @@ def test_method_contract(name, toy_task):
 def test_training_does_not_see_labels(toy_task):
     """The harness hands methods a label-free training split."""
     assert toy_task.train.without_labels().y is None
+
+
+@pytest.fixture(scope="module")
+def digits_like_task():
+    """20 random [1, 28, 28] images per domain; source labels 0..9, target rows -1 (unlabelled)."""
+    gen = torch.Generator().manual_seed(5)
+    n = 20
+    x = torch.rand(2 * n, 1, 28, 28, generator=gen)
+    d = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)])
+    y = torch.cat([torch.arange(n) % 10, torch.full((n,), -1)])
+    test = Split(x[::2].clone(), d[::2].clone(), (torch.arange(n) % 10).long())
+    return TaskData("digits-like", Split(x, d, y), test, (1, 28, 28), 2, 10,
+                    protocol={"source_labels_visible": True})
+
+
+@pytest.mark.parametrize("name", DOMAIN_ADAPTATION)
+def test_domain_adaptation_method_contract(name, digits_like_task, single_thread):
+    """Methods with ``needs_source_labels`` train on source labels (y = -1 on target rows)."""
+    task = digits_like_task
+    seed_everything(0)
+    entry = METHODS.get(name)
+    method = entry.build(entry.resolve(), task)
+    with pytest.raises(ValueError, match="source labels"):
+        method.fit(task.train.without_labels(), Budget(steps=3, batch_size=16), seed=0)
+    method = entry.build(entry.resolve(), task)
+    curves = method.fit(task.train, Budget(steps=3, batch_size=16), seed=0)
+    assert curves and all(len(v) == 3 for v in curves.values())
+    # NaN marks a curve that does not apply to a step (e.g. ADDA's stage-specific losses).
+    assert all(not torch.isinf(torch.tensor(v)).any() for v in curves.values())
+    assert all(torch.isfinite(torch.tensor(v)).any() for v in curves.values())
+    z = method.encode(task.test.x, task.test.d)
+    assert z.shape[0] == len(task.test) and z.dim() == 2 and torch.isfinite(z).all()
+    assert torch.equal(z, method.encode(task.test.x, task.test.d))
+    logits = method.predict(task.test.x, task.test.d)
+    assert logits.shape == (len(task.test), 10) and torch.isfinite(logits).all()
+    for capability, args in [("reconstruct", (task.test.x, task.test.d)),
+                             ("translate", (task.test.x[:4], 0, 1))]:
+        try:
+            out = getattr(method, capability)(*args)
+        except Unsupported:
+            continue
+        assert torch.isfinite(out).all() and out.shape[0] == args[0].shape[0]
+
+
+def test_domain_adaptation_methods_registered():
+    assert {"dann", "adda"} <= set(DOMAIN_ADAPTATION)

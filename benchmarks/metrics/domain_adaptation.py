@@ -1,0 +1,121 @@
+"""Domain-adaptation metrics (§5.3, Table 1, App. H.3; App. D / Fig. 6 for limited source labels).
+
+``target-accuracy``: App. H.3's post-hoc protocol. After the method's encoder is learned, a
+classifier of 2 linear layers with a ReLU is trained on the latents of the labelled SOURCE
+training rows (``method.encode`` with d = 0) and evaluated on the TARGET test split
+(``method.encode`` with the target's d). Every method is scored this way, so all Table 1 rows
+share one classifier. The classifier trains for a fixed number of epochs and the last iterate is
+scored: no target label is used for any choice.
+
+``own-classifier-accuracy``: the target-test accuracy of a method's own classifier
+(``method.predict``; DANN's label predictor, ADDA's source classifier on the target encoder);
+methods without one raise :class:`~benchmarks.contracts.Unsupported` and the record says "n/a".
+
+Post-hoc classifier defaults (the paper gives only "2 linear layers and a ReLU"): hidden width 100
+(as DANN's small label predictor), Adam lr 1e-3, batch 256, 30 epochs over the labelled rows and
+at least 300 steps (so a handful of labels, Fig. 6, still trains to convergence), no input
+standardisation (``standardize=True`` centres and scales by the labelled source rows' statistics).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmarks.contracts import TaskData
+from benchmarks.registry import register_metric
+from saub.networks import mlp
+from saub.seeding import derive_seed
+
+
+def choose_labelled(n: int, label_fraction: float, seed: int) -> Tensor:
+    """Rows of a seeded random subset of ``max(1, round(label_fraction * n))`` labelled rows."""
+    if not 0 < label_fraction <= 1:
+        raise ValueError(f"label_fraction must lie in (0, 1], got {label_fraction}")
+    k = n if label_fraction == 1 else max(1, round(label_fraction * n))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=gen)[:k]
+
+
+def posthoc_accuracy(z_src: Tensor, y_src: Tensor, z_tgt: Tensor, y_tgt: Tensor, seed: int,
+                     label_fraction: float = 1.0, epochs: int = 30, hidden: int = 100,
+                     lr: float = 1e-3, batch_size: int = 256, min_steps: int = 300,
+                     standardize: bool = False) -> dict[str, float]:
+    """Train a 2-linear-layer ReLU classifier on (a ``label_fraction`` of) the source latents and
+    labels; return its accuracy on the target latents, and on the labelled source rows.
+
+    Returns ``{"accuracy", "source_accuracy", "n_labels"}``; the last iterate is scored.
+    """
+    z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
+    y_src, y_tgt = y_src.long(), y_tgt.long()
+    if len(z_src) != len(y_src) or len(z_tgt) != len(y_tgt):
+        raise ValueError("latents and labels must have the same number of rows")
+    rows = choose_labelled(len(z_src), label_fraction, derive_seed(seed, "posthoc-labels"))
+    zs, ys = z_src[rows], y_src[rows]
+    if standardize:
+        mean, std = zs.mean(0), zs.std(0, unbiased=False).clamp_min(1e-6)
+        zs, z_tgt = (zs - mean) / std, (z_tgt - mean) / std
+    n_classes = int(max(int(y_src.max()), int(y_tgt.max()))) + 1
+    gen = torch.Generator().manual_seed(derive_seed(seed, "posthoc-classifier"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "posthoc-init"))
+        clf = mlp(zs.shape[1], hidden, n_classes, 2)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    per_epoch = math.ceil(len(zs) / batch_size)
+    steps = max(epochs * per_epoch, min_steps)
+    order = torch.randperm(len(zs), generator=gen)
+    pos = 0
+    clf.train()
+    for _ in range(steps):
+        if pos >= len(order):
+            order, pos = torch.randperm(len(zs), generator=gen), 0
+        idx = order[pos : pos + batch_size]
+        pos += batch_size
+        loss = F.cross_entropy(clf(zs[idx]), ys[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    clf.eval()
+    with torch.no_grad():
+        acc = float((clf(z_tgt).argmax(1) == y_tgt).float().mean())
+        src_acc = float((clf(zs).argmax(1) == ys).float().mean())
+    return {"accuracy": acc, "source_accuracy": src_acc, "n_labels": int(len(zs))}
+
+
+def _source_train(task: TaskData) -> tuple[Tensor, Tensor, Tensor]:
+    train = task.train
+    if train.y is None:
+        raise ValueError(f"task {task.name!r} has no training labels for the post-hoc classifier")
+    rows = (train.d == 0) & (train.y >= 0)
+    return train.x[rows], train.d[rows], train.y[rows]
+
+
+def _target_test(task: TaskData) -> tuple[Tensor, Tensor, Tensor]:
+    test = task.test
+    if test.y is None:
+        raise ValueError(f"task {task.name!r} has no test labels")
+    rows = test.d != 0
+    return test.x[rows], test.d[rows], test.y[rows]
+
+
+@register_metric("target-accuracy")
+def target_accuracy(method, task: TaskData, seed: int) -> dict:
+    """App. H.3: post-hoc classifier on source training latents, accuracy on the target test split."""
+    xs, ds, ys = _source_train(task)
+    xt, dt, yt = _target_test(task)
+    out = posthoc_accuracy(method.encode(xs, ds), ys, method.encode(xt, dt), yt, seed=seed)
+    return {"target_accuracy": out["accuracy"], "posthoc_source_train_accuracy": out["source_accuracy"],
+            "posthoc_n_labels": out["n_labels"]}
+
+
+@register_metric("own-classifier-accuracy")
+def own_classifier_accuracy(method, task: TaskData, seed: int) -> dict:
+    """Target-test accuracy of the method's own classifier (``predict``); Unsupported without one."""
+    xt, dt, yt = _target_test(task)
+    logits = method.predict(xt, dt)
+    if logits.dim() != 2:
+        raise ValueError(f"{type(method).__name__}.predict must return class scores [N, n_classes]")
+    return {"own_target_accuracy": float((logits.argmax(1) == yt).float().mean())}

@@ -1,0 +1,159 @@
+"""MNIST <-> USPS domain adaptation (§5.3, Table 1, App. H.3): tasks ``mnist-usps`` and ``usps-mnist``.
+
+Domain 0 is the *source* (the first dataset of the name, labelled), domain 1 the *target*
+(unlabelled during training). Protocol, written into every record through ``TaskData.protocol``:
+
+* **One size, one scaling.** Both datasets are float32 in [0, 1] (MNIST ``k / 255`` from its gray
+  levels; USPS as the loader reads it, see :mod:`benchmarks.data.usps`) and both are 28x28:
+  USPS is upsampled 16 -> 28 by bilinear interpolation
+  (``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``, no antialiasing).
+  Bilinear weights are a convex combination of input pixels, so the range stays [0, 1] (a clamp
+  removes float rounding at the ends). MNIST is
+  used at its native 28x28. Inputs are ``[N, 1, 28, 28]``. (REPRODUCTION.md's known trap: USPS
+  must be scaled exactly like MNIST.)
+* **Splits.** Train = each dataset's standard train split (MNIST 60,000, USPS 7,291); test = the
+  standard test splits (MNIST 10,000, USPS 2,007), both domains, true labels for both. The
+  quick/smoke profiles subsample per domain with ``n_source``, ``n_target`` (train) and
+  ``n_test`` (test, per domain); ``None`` keeps everything. Subsamples are a seeded choice
+  without replacement (seed derived from the task seed and the role), sorted to keep file order.
+* **Labels during training** (``source_labels_visible``). ``train.y`` holds the source labels for
+  domain-0 rows and ``-1`` for every target row: target training labels never enter the task.
+  Domain-adaptation methods (``needs_source_labels = True``) read ``train.y``; the harness passes
+  it to them when ``protocol["source_labels_visible"]`` is true. ``test.y`` holds the true labels
+  of both domains and is used by metrics only.
+* **Model selection**: the last iterate; no target labels are used for any choice.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmarks.contracts import Split, TaskData
+from benchmarks.registry import register_task
+from saub.seeding import derive_seed
+
+SIZE = 28
+RESIZE = "bilinear (torch.nn.functional.interpolate, align_corners=False, antialias=False)"
+FULL_SIZES = {"mnist": {"train": 60000, "test": 10000}, "usps": {"train": 7291, "test": 2007}}
+UNLABELLED = -1
+
+
+def to_28(x: Tensor) -> Tensor:
+    """``[N, S, S]`` images in [0, 1] -> ``[N, 1, 28, 28]``; 16x16 USPS is upsampled bilinearly."""
+    x = x.unsqueeze(1) if x.dim() == 3 else x
+    if x.shape[-1] == SIZE and x.shape[-2] == SIZE:
+        return x.contiguous()
+    out = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=False)
+    return out.clamp_(0.0, 1.0)  # only float rounding of the convex weights can leave [0, 1]
+
+
+def _source(name: str, split: str, root):
+    from benchmarks.data import mnist_source, usps_source
+
+    return (mnist_source if name == "mnist" else usps_source)(split, root=root)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, split: str, fmt: str, paths: tuple) -> tuple[Tensor, Tensor]:
+    """Load and resize one dataset split once per process (keyed by the files actually read)."""
+    from benchmarks.data import load_mnist, load_usps
+
+    root = paths[0].parent.parent  # <cache>/<subdir>/<file>
+    loader = load_mnist if name == "mnist" else load_usps
+    x, y = loader(split, formats=fmt, root=root)
+    x = to_28(torch.from_numpy(np.ascontiguousarray(x)))
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f"{name} {split}: pixels outside [0, 1]")
+    return x, torch.from_numpy(np.ascontiguousarray(y))
+
+
+def load_domain(name: str, split: str, root=None) -> tuple[Tensor, Tensor, object]:
+    """``(x [N,1,28,28], y [N], choice)`` for ``name`` in {mnist, usps}; ``choice`` names the files read."""
+    choice = _source(name, split, root)
+    x, y = _load_cached(name, split, choice.format, tuple(choice.paths))
+    return x, y, choice
+
+
+def _subsample(n_total: int, n: int | None, seed: int) -> Tensor:
+    if n is None or n >= n_total:
+        return torch.arange(n_total)
+    if n < 1:
+        raise ValueError(f"subsample size must be >= 1 or None, got {n}")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.sort(torch.randperm(n_total, generator=gen)[:n]).values
+
+
+def _two_domain_split(parts: list[tuple[Tensor, Tensor]]) -> Split:
+    x = torch.cat([p[0] for p in parts])
+    y = torch.cat([p[1] for p in parts])
+    d = torch.cat([torch.full((len(p[0]),), i, dtype=torch.int64) for i, p in enumerate(parts)])
+    return Split(x, d, y)
+
+
+def make_digits_task(source: str, target: str, seed: int, n_source: int | None = None,
+                     n_target: int | None = None, n_test: int | None = None, root=None) -> TaskData:
+    """The ``source -> target`` task; see the module docstring for the protocol."""
+    from benchmarks.data import dataset_checksums
+
+    name = f"{source}-{target}"
+    data, choices = {}, {}
+    for dom in (source, target):
+        for split in ("train", "test"):
+            x, y, choice = load_domain(dom, split, root)
+            data[dom, split], choices[dom, split] = (x, y), choice
+    plan = {"source_train": (source, "train", n_source), "target_train": (target, "train", n_target),
+            "source_test": (source, "test", n_test), "target_test": (target, "test", n_test)}
+    rows = {role: _subsample(len(data[dom, split][0]), n, derive_seed(seed, name, role))
+            for role, (dom, split, n) in plan.items()}
+    xs, ys = (t[rows["source_train"]] for t in data[source, "train"])
+    xt, _ = (t[rows["target_train"]] for t in data[target, "train"])
+    train = _two_domain_split([(xs, ys), (xt, torch.full((len(xt),), UNLABELLED, dtype=torch.int64))])
+    test = _two_domain_split([tuple(t[rows["source_test"]] for t in data[source, "test"]),
+                              tuple(t[rows["target_test"]] for t in data[target, "test"])])
+
+    checksums = {}
+    for dataset in sorted({c.dataset for c in choices.values()}):
+        for filename, digest in dataset_checksums(dataset, root).items():
+            checksums[f"{dataset}/{filename}"] = digest
+    fmt = {dom: sorted({choices[dom, s].format for s in ("train", "test")}) for dom in (source, target)}
+    protocol = {
+        "source_domain": f"0 = {source} (labelled)",
+        "target_domain": f"1 = {target} (unlabelled)",
+        "n_train": {"source": len(xs), "target": len(xt)},
+        "n_test": {"source": len(rows["source_test"]), "target": len(rows["target_test"])},
+        "full_sizes": {source: FULL_SIZES[source], target: FULL_SIZES[target]},
+        "subsample": {"n_source": n_source, "n_target": n_target, "n_test": n_test,
+                      "rule": "seeded choice without replacement per domain and split, file order kept"},
+        "image_size": "1x28x28",
+        "normalisation": "pixels in [0, 1] for both domains: MNIST k/255 of its uint8 gray levels; "
+                         "USPS as read from its file (h5 as is, libsvm (v+1)/2); no mean/std standardisation",
+        "resize": {"mnist": "none (native 28x28)", "usps": f"16x16 -> 28x28, {RESIZE}"},
+        "mnist_source": ",".join(fmt["mnist"]) if "mnist" in fmt else None,
+        "usps_source": ",".join(fmt["usps"]) if "usps" in fmt else None,
+        "source_labels_visible": True,
+        "labels": "train.y = source labels on domain-0 rows, -1 on target rows (target training labels "
+                  "are replaced by -1 when the task is built); test.y = true labels of both domains, "
+                  "for metrics only",
+        "model_selection": "last iterate, no target labels",
+    }
+    return TaskData(name=name, train=train, test=test, input_shape=(1, SIZE, SIZE), n_domains=2,
+                    n_classes=10, protocol=protocol, checksums=checksums)
+
+
+@register_task("mnist-usps")
+def mnist_usps(seed: int, n_source: int | None = None, n_target: int | None = None,
+               n_test: int | None = None, root=None) -> TaskData:
+    """MNIST (source, labelled) -> USPS (target); see :func:`make_digits_task`."""
+    return make_digits_task("mnist", "usps", seed, n_source, n_target, n_test, root)
+
+
+@register_task("usps-mnist")
+def usps_mnist(seed: int, n_source: int | None = None, n_target: int | None = None,
+               n_test: int | None = None, root=None) -> TaskData:
+    """USPS (source, labelled) -> MNIST (target); see :func:`make_digits_task`."""
+    return make_digits_task("usps", "mnist", seed, n_source, n_target, n_test, root)
