@@ -96,6 +96,9 @@ def cmd_report(args) -> int:
     names = EXPERIMENTS.names() if args.all else [args.experiment]
     for name in names:
         exp = _experiment(name)
+        if args.all and args.profile not in exp.profiles:  # e.g. a plugin experiment with a smoke profile
+            print(f"{name}: no profile {args.profile}; skipped")
+            continue
         state = sweep_state(exp, args.profile, Path(args.results))
         if not state.records:
             print(f"{name}: no records for profile {args.profile}; run `saub-bench run {name} "

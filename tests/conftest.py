@@ -35,9 +35,9 @@ def restore_determinism():
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
-# Harness tests register toy experiments in tests/toy_experiment.py; worker processes (processes,
+# Harness tests register toy experiments in tests/harness_toys.py; worker processes (processes,
 # ray executors, subprocess drivers) import them through $SAUB_PLUGINS and need the repo on the path.
-os.environ.setdefault("SAUB_PLUGINS", "tests.toy_experiment")
+os.environ.setdefault("SAUB_PLUGINS", "tests.harness_toys")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])
 )
