@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+#: Shared fixtures of the data tests (``cache``: an empty $SAUB_DATA with loopback-only requests).
+pytest_plugins = ["tests.fixtures.data.helpers"]
+
 
 @pytest.fixture
 def single_thread():

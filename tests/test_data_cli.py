@@ -11,7 +11,6 @@ from benchmarks.data.cli import add_data_commands
 from tests.fixtures.data.helpers import (
     TOY_BYTES,
     flip_byte,
-    loopback_only,
     real_data_dir,
     register_toy,
     serve_directory,
@@ -25,13 +24,6 @@ def run(*argv: str) -> int:
     add_data_commands(sub)
     args = parser.parse_args(list(argv))
     return args.func(args)
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    loopback_only(monkeypatch)
-    monkeypatch.setenv("SAUB_DATA", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from benchmarks.data import (
 from tests.fixtures.data.helpers import (
     TOY_BYTES,
     closed_port,
-    loopback_only,
     register_toy,
     serve_directory,
     sha256,
@@ -24,13 +23,6 @@ from tests.fixtures.data.helpers import (
 )
 
 TIMEOUT = 5.0  # every network call in these tests is bounded
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    loopback_only(monkeypatch)
-    monkeypatch.setenv("SAUB_DATA", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 @pytest.fixture
