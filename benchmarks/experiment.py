@@ -36,6 +36,14 @@ class Row:
     label: str
     method: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: Keys of a profile's ``method_overrides`` this row does not take (options of other methods,
+    #: e.g. the VAUB family's ``prior_steps`` on a GWAE row).
+    skip_profile_overrides: tuple[str, ...] = ()
+
+    def resolved_overrides(self, profile_overrides: dict[str, Any]) -> dict[str, Any]:
+        """The profile's method overrides (minus the skipped keys), then this row's own."""
+        kept = {k: v for k, v in profile_overrides.items() if k not in self.skip_profile_overrides}
+        return {**kept, **self.overrides}
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ class Experiment:
         for key in sweep_keys:
             grid = [{**g, key: v} for g in grid for v in prof.sweep[key]]
         return [
-            Cell(self.name, profile, row.label, row.method, {**prof.method_overrides, **row.overrides},
+            Cell(self.name, profile, row.label, row.method, row.resolved_overrides(prof.method_overrides),
                  self.task, dict(prof.task_kwargs), s, sweep, prof.budget, prof.threads)
             for row in self.rows for sweep in grid for s in seeds
         ]
@@ -165,7 +173,8 @@ class Experiment:
             for values in itertools.product(*(prof.sweep[k] for k in method_keys)):
                 swept = {k[7:]: v for k, v in zip(method_keys, values)}
                 for row in self.rows:
-                    METHODS.get(row.method).resolve({**prof.method_overrides, **row.overrides, **swept})
+                    overrides = row.resolved_overrides(prof.method_overrides)
+                    METHODS.get(row.method).resolve({**overrides, **swept})
             if make_task is not None:
                 task_swept = {k[5:]: None for k in prof.sweep if k.startswith("task.")}
                 both = sorted(set(task_swept) & set(prof.task_kwargs))
