@@ -7,6 +7,7 @@ Examples::
     saub-bench run fig3 --profile quick --executor processes --jobs 2
     saub-bench status fig3 --profile quick
     saub-bench report fig3 --profile quick      # or: saub-bench report --all
+    saub-bench embed mnist --split train --model clip --out mnist_train_clip.npy
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_data_commands(sub)
+    from benchmarks.embed_cli import add_embed_command
+
+    add_embed_command(sub)
     return parser
 
 

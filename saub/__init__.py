@@ -7,6 +7,7 @@ The paper's method as a library, usable without the benchmark harness:
   with an SFS (eq. 8-10) or LSGM (eq. 23-25) encoder gradient;
 * :mod:`saub.objective` — the VAUB objective (eq. 6-7), term by term;
 * :mod:`saub.structural` — the GW structural loss (eq. 12-13);
+* :mod:`saub.semantic` — GW-SP's embedding spaces (pixel, CLIP, precomputed, contrastive);
 * :mod:`saub.training` — the alternating optimiser of Alg. 1.
 """
 

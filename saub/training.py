@@ -23,9 +23,10 @@ from torch import Tensor
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import reparameterize, vaub_terms
 from saub.priors.base import Prior
-from saub.structural import gw_per_domain
+from saub.structural import gw_per_domain, gw_structural_loss
 
 GW_MODES = ("none", "ep", "sp")
+GW_PAIRS = ("within", "all")
 
 
 class DivergenceError(FloatingPointError):
@@ -45,8 +46,11 @@ class AlternatingTrainer:
     """Alg. 1 for a :class:`MultiDomainAutoencoder` and any :class:`Prior`.
 
     ``gw="ep"`` takes d_X on the inputs, ``gw="sp"`` on ``batch.emb`` with ``gw_metric``
-    (``"cosine"`` for CLIP-like features). Explicit priors are optimised with the autoencoder
-    at ``lr``; score priors by their own optimiser at ``prior_lr``.
+    (``"cosine"`` for CLIP-like features). ``gw_pairs="within"`` sums the GW cost of each domain's
+    own pairs (:func:`saub.structural.gw_per_domain`); ``"all"`` averages over every pair of the
+    batch, cross-domain pairs included (:func:`saub.structural.gw_structural_loss`), which is
+    meaningful only when d_X is one space shared by the domains (e.g. CLIP). Explicit priors are
+    optimised with the autoencoder at ``lr``; score priors by their own optimiser at ``prior_lr``.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class AlternatingTrainer:
         lambda_gw: float = 0.0,
         gw_metric: str = "euclidean",
         gw_block_size: int | None = None,
+        gw_pairs: str = "within",
         likelihood: str = "gaussian",
         obs_std: float = 1.0,
         lr: float = 1e-3,
@@ -67,10 +72,12 @@ class AlternatingTrainer:
     ):
         if gw not in GW_MODES:
             raise ValueError(f"gw must be one of {GW_MODES}, got {gw!r}")
+        if gw_pairs not in GW_PAIRS:
+            raise ValueError(f"gw_pairs must be one of {GW_PAIRS}, got {gw_pairs!r}")
         self.model, self.prior = model, prior
         self.beta, self.gw, self.lambda_gw = beta, gw, lambda_gw
         self.gw_metric = gw_metric if gw == "sp" else "euclidean"
-        self.gw_block_size = gw_block_size
+        self.gw_block_size, self.gw_pairs = gw_block_size, gw_pairs
         self.likelihood, self.obs_std = likelihood, obs_std
         self.prior_steps = prior_steps if prior.trained_separately else 0
         vae_params = list(model.parameters())
@@ -109,7 +116,10 @@ class AlternatingTrainer:
             if self.gw == "sp" and batch.emb is None:
                 raise ValueError("gw='sp' needs batch.emb (the semantic embeddings of x)")
             x_repr = batch.emb if self.gw == "sp" else batch.x
-            gw = gw_per_domain(x_repr, z, batch.d, self.gw_metric, self.gw_block_size)
+            if self.gw_pairs == "all":
+                gw = gw_structural_loss(x_repr, z, self.gw_metric, self.gw_block_size)
+            else:
+                gw = gw_per_domain(x_repr, z, batch.d, self.gw_metric, self.gw_block_size)
             logs["gw"] = gw.item()
             loss = loss + self.lambda_gw * gw
         logs["total"] = loss.item()

@@ -22,8 +22,9 @@ TORCHVISION_MD5 = {
 
 
 def test_expected_datasets_and_layout():
-    assert set(DATASETS) == {"mnist-pickle", "mnist-idx", "usps-libsvm", "usps-h5", "adult", "german"}
-    assert {s.subdir for s in DATASETS.values()} == {"mnist", "usps", "adult", "german"}
+    assert set(DATASETS) == {"mnist-pickle", "mnist-idx", "usps-libsvm", "usps-h5", "adult", "german",
+                             "celeba"}
+    assert {s.subdir for s in DATASETS.values()} == {"mnist", "usps", "adult", "german", "celeba"}
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -77,7 +78,7 @@ def test_cache_dir_default_env_and_root(monkeypatch, tmp_path):
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(UnknownDatasetError, match="known datasets: adult, german"):
+    with pytest.raises(UnknownDatasetError, match="known datasets: adult, celeba, german"):
         get_dataset("mnist")
     with pytest.raises(UnknownDatasetError, match="adult.names"):
         file_path("adult", "adult.csv")

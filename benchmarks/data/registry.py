@@ -11,6 +11,7 @@ canonical source publishes:
   folder's README, re-computed with ``sha256sum`` on those files (all match).
 * ``usps.t.bz2``: its MD5 equals torchvision's (``8ea070ee…``); the SHA-256 recorded here was
   computed from that same file.
+* CelebA's annotation files and image zip: MD5 only, as torchvision publishes them.
 * MNIST's four IDX files and LIBSVM's ``usps.bz2``: MD5 only, as torchvision publishes them; no
   copy was at hand to compute a SHA-256. (TensorFlow Datasets lists SHA-256s for the IDX files
   of the ``storage.googleapis.com/cvdf-datasets`` mirror; unconfirmed here, so not used.)
@@ -163,6 +164,21 @@ DATASETS: dict[str, DatasetSpec] = {
                       description="1,000 rows, 20 coded attributes, label 1 good / 2 bad"),),
             "UCI Statlog German credit",
             "https://archive.ics.uci.edu/dataset/144/statlog+german+credit+data",
+        ),
+        DatasetSpec(
+            "celeba", "celeba",
+            (
+                FileSpec("list_attr_celeba.txt", md5="75e246fa4810816ffd6ee81facbd244c",
+                         description="40 binary attributes of the 202,599 faces"),
+                FileSpec("list_eval_partition.txt", md5="d32c9cbf5e040fd4025c592c306e6668",
+                         description="official train / valid / test partition"),
+                FileSpec("img_align_celeba.zip", md5="00d2c5bc6d35e252742224ab0c1e8fcb",
+                         description="aligned 178x218 JPEGs; unzip into img_align_celeba/"),
+            ),
+            "CelebA aligned faces and attributes (non-commercial research use); MD5s as torchvision "
+            "publishes",
+            "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
+            notes="Hosted on Google Drive / Baidu: no direct download URL.",
         ),
     )
 }

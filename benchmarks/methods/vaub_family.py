@@ -3,7 +3,12 @@
 ``vae-gaussian`` (N(0, I)), ``vaub`` (learnable MoG, Gong et al. 2024), ``vae-vamp``
 (VampPrior), ``lsgm`` (score prior, encoder gradient through the score network, eq. 23-25)
 and ``saub`` (score prior with the SFS trick, eq. 8-11, Alg. 1). Structural preservation is an
-option of all of them: ``gw = none | ep | sp`` with weight ``lambda_gw`` (eq. 12-13).
+option of all of them: ``gw = none | ep | sp`` with weight ``lambda_gw`` (eq. 12-13). For
+``sp``, d_X lives in the semantic space ``semantic`` (a name of :mod:`benchmarks.semantic`:
+``pixel``, ``clip-vit-large-patch14``, ``contrastive-digits-v1`` or ``precomputed:FILE.npy``);
+``fit`` embeds the training images (cached on disk) unless the split already carries ``emb``.
+The paper's SP distance is cosine (``gw_metric="cosine"``); ``gw_pairs`` chooses within-domain
+pairs only (default) or all pairs of a batch (:class:`saub.training.AlternatingTrainer`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from tqdm.auto import tqdm
 
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
 from benchmarks.methods.sampling import balanced_batches
+from benchmarks.semantic import build_embedder, embed_split
+from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
 from saub.priors import MixtureOfGaussiansPrior, Prior, ScorePrior, StandardGaussianPrior, VampPrior
 from saub.training import AlternatingTrainer, Batch
@@ -42,6 +49,9 @@ class VAUBConfig:
     lambda_gw: float = 1.0
     gw_metric: str = field(default="euclidean", metadata={"choices": ("euclidean", "cosine")})
     gw_block_size: int | None = None
+    gw_pairs: str = field(default="within", metadata={"choices": ("within", "all")})
+    #: GW-SP's embedding space (None: the training split must carry ``emb`` already).
+    semantic: str | None = None
     lr: float = 1e-3
     prior_lr: float = 1e-3
     #: L of Alg. 1: score-model updates per encoder/decoder update.
@@ -60,6 +70,8 @@ class VAUBConfig:
             raise ValueError(f"beta must lie in (0, 1], got {self.beta}")
         if not 0 < self.sigma_min <= self.sigma_max:
             raise ValueError(f"need 0 < sigma_min <= sigma_max, got {self.sigma_min}, {self.sigma_max}")
+        if self.semantic is not None:
+            check_semantic_name(self.semantic, self.gw_metric if self.gw == "sp" else None)
 
 
 class VAUBFamily(Method):
@@ -100,9 +112,16 @@ class VAUBFamily(Method):
                 self.prior.initialise_from(train.x[train.d == dom], dom)
         trainer = AlternatingTrainer(
             self.model, self.prior, beta=c.beta, gw=c.gw, lambda_gw=c.lambda_gw,
-            gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, likelihood=c.likelihood,
-            obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr, prior_steps=c.prior_steps,
+            gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
+            likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
+            prior_steps=c.prior_steps,
         )
+        if c.gw == "sp" and train.emb is None:
+            if c.semantic is None:
+                raise ValueError("gw='sp' needs a semantic space: set semantic= (e.g. "
+                                 "'contrastive-digits-v1') or attach embeddings to the task "
+                                 "(benchmarks.semantic.attach_embeddings)")
+            train = embed_split(train, build_embedder(c.semantic))
         gen = torch.Generator().manual_seed(seed)
         batches = (Batch(b.x, b.d, b.emb) for b in balanced_batches(train, budget.batch_size, gen))
         for _ in tqdm(range(budget.steps), desc="train", leave=False, disable=not budget.progress):
