@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 PROFILE ?= quick
-EXECUTOR ?= serial
+EXECUTOR ?= processes
 JOBS ?= 2
 export SAUB_DATA ?= $(abspath ../shared/data)
 
@@ -42,6 +42,13 @@ SAUB := $(BIN)/saub-bench
 demo: $(STAMP)
 	$(SAUB) run fig3 --profile smoke
 	$(SAUB) report fig3 --profile smoke
+
+# table1's cells also carry fig6 (limited labels) and fig14 (translations): one run, three pages.
+reproduce-table1: $(STAMP)
+	$(SAUB) run table1 --profile $(PROFILE) --executor $(EXECUTOR) --jobs $(JOBS)
+	$(SAUB) report table1 --profile $(PROFILE)
+	$(SAUB) report fig6 --profile $(PROFILE)
+	$(SAUB) report fig14 --profile $(PROFILE)
 
 # make reproduce-fig3 PROFILE=quick EXECUTOR=processes JOBS=2
 reproduce-%: $(STAMP)

@@ -34,7 +34,7 @@ Labels: ``fit`` reads source labels from ``train.y`` (``-1`` = unlabelled target
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +64,8 @@ class ADDAConfig:
     latent_dim: int = 64
     hidden: int = 256
     batchnorm_mean: bool = True
+    #: Image feature extractor: "cnn" (the suite's shared encoder) or "lenet" (the LeNet protocol).
+    encoder: str = field(default="cnn", metadata={"choices": ("cnn", "lenet")})
     cls_hidden: int = 100
     disc_hidden: int = 500
     disc_layers: int = 2
@@ -92,7 +94,7 @@ class ADDA(Method):
             raise ValueError("ADDA needs a task with n_classes")
         c = config
         self.source_encoder = make_encoder(input_shape, c.latent_dim, hidden=c.hidden,
-                                           batchnorm_mean=c.batchnorm_mean)
+                                           batchnorm_mean=c.batchnorm_mean, arch=c.encoder)
         self.classifier = mlp(c.latent_dim, c.cls_hidden, n_classes, 2)
         self.target_encoder = copy.deepcopy(self.source_encoder)
         self.discriminator = mlp(c.latent_dim, c.disc_hidden, 1, c.disc_layers + 1)

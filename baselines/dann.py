@@ -34,7 +34,7 @@ sets ``source_labels_visible``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -107,6 +107,8 @@ class DANNConfig:
     latent_dim: int = 64
     hidden: int = 256
     batchnorm_mean: bool = True
+    #: Image feature extractor: "cnn" (the suite's shared encoder) or "lenet" (the LeNet protocol).
+    encoder: str = field(default="cnn", metadata={"choices": ("cnn", "lenet")})
     cls_hidden: int = 100
     domain_hidden: int = 1024
     domain_layers: int = 2
@@ -139,7 +141,7 @@ class DANN(Method):
             raise ValueError("DANN needs a task with n_classes")
         c = config
         self.encoder = make_encoder(input_shape, c.latent_dim, hidden=c.hidden,
-                                    batchnorm_mean=c.batchnorm_mean)
+                                    batchnorm_mean=c.batchnorm_mean, arch=c.encoder)
         self.label_predictor = mlp(c.latent_dim, c.cls_hidden, n_classes, 2)
         self.domain_classifier = mlp(c.latent_dim, c.domain_hidden, 1, c.domain_layers + 1)
         self.nets = nn.ModuleDict({"encoder": self.encoder, "label": self.label_predictor,

@@ -90,6 +90,30 @@ class ConvBody(nn.Module):
         return self.fc(self.conv(x).flatten(1))
 
 
+class LeNetBody(nn.Module):
+    """LeNet-5 feature extractor of ADDA's digit experiments (Tzeng et al. 2017, §4.1) for 1x28x28:
+    conv 5x5 (20) -> max-pool 2 -> ReLU -> conv 5x5 (50) -> dropout 0.5 -> max-pool 2 -> ReLU ->
+    fully connected 800 -> ``hidden`` (500 in ADDA) -> ReLU."""
+
+    def __init__(self, channels: int = 1, size: int = 28, hidden: int = 500):
+        super().__init__()
+        if size != 28:
+            raise ValueError(f"LeNetBody expects 28x28 inputs, got {size}x{size}")
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(20, 50, 5), nn.Dropout2d(0.5), nn.MaxPool2d(2), nn.ReLU(),
+        )
+        self.fc = nn.Sequential(nn.Linear(50 * 4 * 4, hidden), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.conv(x).flatten(1))
+
+
+#: Image feature extractors by name (``make_encoder(..., arch=...)``).
+IMAGE_BODIES = {"cnn": ConvBody, "lenet": LeNetBody}
+
+
 class GaussianEncoder(nn.Module):
     """q(z|x) = N(mean(x), diag(exp(logvar(x)))) with the App. C batch-normalised mean.
 
@@ -174,13 +198,17 @@ def make_encoder(
     n_layers: int = 2,
     batchnorm_mean: bool = True,
     condition_dim: int = 0,
+    arch: str = "cnn",
 ) -> GaussianEncoder:
-    """A Gaussian encoder for ``input_shape``: ``(D,)`` gives an MLP, ``(C, S, S)`` a CNN."""
+    """A Gaussian encoder for ``input_shape``: ``(D,)`` gives an MLP, ``(C, S, S)`` the image body
+    ``arch`` of :data:`IMAGE_BODIES` (default the CNN of :class:`ConvBody`)."""
     if _is_image(input_shape):
         c, h, w = input_shape
         if h != w:
             raise ValueError(f"images must be square, got {h}x{w}")
-        body: nn.Module = ConvBody(c, h, hidden=max(hidden, 64))
+        if arch not in IMAGE_BODIES:
+            raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(IMAGE_BODIES)}")
+        body: nn.Module = IMAGE_BODIES[arch](c, h, hidden=max(hidden, 64))
     elif len(input_shape) == 1:
         body = MLPBody(input_shape[0], hidden, n_layers)
     else:

@@ -7,6 +7,11 @@ training rows (``method.encode`` with d = 0) and evaluated on the TARGET test sp
 share one classifier. The classifier trains for a fixed number of epochs and the last iterate is
 scored: no target label is used for any choice.
 
+``label-fraction-accuracy``: App. D / Fig. 6's limited-source-label protocol. The same post-hoc
+classifier, trained on a random :data:`LABEL_FRACTIONS` share of the labelled source rows
+(``max(1, round(f * n))`` rows, a fresh draw per trial), :data:`FRACTION_TRIALS` trials per
+fraction; the record keeps every trial's target accuracy.
+
 ``own-classifier-accuracy``: the target-test accuracy of a method's own classifier
 (``method.predict``; DANN's label predictor, ADDA's source classifier on the target encoder);
 methods without one raise :class:`~benchmarks.contracts.Unsupported` and the record says "n/a".
@@ -30,6 +35,11 @@ from benchmarks.registry import register_metric
 from saub.networks import mlp
 from saub.seeding import derive_seed
 
+#: Fig. 6's fractions of labelled source rows: {0.04, 0.1, 0.2, 0.5, 1, 5, 10, 100} %.
+LABEL_FRACTIONS = (0.0004, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1.0)
+#: Fig. 6: "results averaged over 10 trials".
+FRACTION_TRIALS = 10
+
 
 def choose_labelled(n: int, label_fraction: float, seed: int) -> Tensor:
     """Rows of a seeded random subset of ``max(1, round(label_fraction * n))`` labelled rows."""
@@ -38,6 +48,34 @@ def choose_labelled(n: int, label_fraction: float, seed: int) -> Tensor:
     k = n if label_fraction == 1 else max(1, round(label_fraction * n))
     gen = torch.Generator().manual_seed(seed)
     return torch.randperm(n, generator=gen)[:k]
+
+
+def train_classifier(z: Tensor, y: Tensor, n_classes: int, seed: int, n_layers: int = 2, hidden: int = 100,
+                     epochs: int = 30, lr: float = 1e-3, batch_size: int = 256, min_steps: int = 300):
+    """An MLP classifier (:func:`saub.networks.mlp`, ``n_layers`` linear layers with ReLUs) trained by
+    Adam on cross-entropy over shuffled epochs of ``(z, y)``, ``max(epochs * ceil(N / batch_size),
+    min_steps)`` steps; returns the last iterate in ``eval`` mode. Initialisation and batch order
+    derive from ``seed`` (names ``posthoc-init``, ``posthoc-classifier``); the global RNG is untouched."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, "posthoc-classifier"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "posthoc-init"))
+        clf = mlp(z.shape[1], hidden, n_classes, n_layers)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    per_epoch = math.ceil(len(z) / batch_size)
+    steps = max(epochs * per_epoch, min_steps)
+    order = torch.randperm(len(z), generator=gen)
+    pos = 0
+    clf.train()
+    for _ in range(steps):
+        if pos >= len(order):
+            order, pos = torch.randperm(len(z), generator=gen), 0
+        idx = order[pos : pos + batch_size]
+        pos += batch_size
+        loss = F.cross_entropy(clf(z[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return clf.eval()
 
 
 def posthoc_accuracy(z_src: Tensor, y_src: Tensor, z_tgt: Tensor, y_tgt: Tensor, seed: int,
@@ -59,26 +97,8 @@ def posthoc_accuracy(z_src: Tensor, y_src: Tensor, z_tgt: Tensor, y_tgt: Tensor,
         mean, std = zs.mean(0), zs.std(0, unbiased=False).clamp_min(1e-6)
         zs, z_tgt = (zs - mean) / std, (z_tgt - mean) / std
     n_classes = int(max(int(y_src.max()), int(y_tgt.max()))) + 1
-    gen = torch.Generator().manual_seed(derive_seed(seed, "posthoc-classifier"))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "posthoc-init"))
-        clf = mlp(zs.shape[1], hidden, n_classes, 2)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr)
-    per_epoch = math.ceil(len(zs) / batch_size)
-    steps = max(epochs * per_epoch, min_steps)
-    order = torch.randperm(len(zs), generator=gen)
-    pos = 0
-    clf.train()
-    for _ in range(steps):
-        if pos >= len(order):
-            order, pos = torch.randperm(len(zs), generator=gen), 0
-        idx = order[pos : pos + batch_size]
-        pos += batch_size
-        loss = F.cross_entropy(clf(zs[idx]), ys[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    clf.eval()
+    clf = train_classifier(zs, ys, n_classes, seed, n_layers=2, hidden=hidden, epochs=epochs, lr=lr,
+                           batch_size=batch_size, min_steps=min_steps)
     with torch.no_grad():
         acc = float((clf(z_tgt).argmax(1) == y_tgt).float().mean())
         src_acc = float((clf(zs).argmax(1) == ys).float().mean())
@@ -109,6 +129,31 @@ def target_accuracy(method, task: TaskData, seed: int) -> dict:
     out = posthoc_accuracy(method.encode(xs, ds), ys, method.encode(xt, dt), yt, seed=seed)
     return {"target_accuracy": out["accuracy"], "posthoc_source_train_accuracy": out["source_accuracy"],
             "posthoc_n_labels": out["n_labels"]}
+
+
+def fraction_key(fraction: float) -> str:
+    """The record key of a label fraction, in percent: ``0.0004 -> "0.04%"``."""
+    return f"{100 * fraction:g}%"
+
+
+@register_metric("label-fraction-accuracy")
+def label_fraction_accuracy(method, task: TaskData, seed: int) -> dict:
+    """App. D: target accuracy of the post-hoc classifier per labelled-source fraction and trial.
+
+    Returns ``{"label_fraction_accuracy": {"0.04%": [acc per trial], ...},
+    "label_fraction_n_labels": {"0.04%": k, ...}}``; trial ``t`` of fraction ``f`` draws its
+    labelled rows and its classifier from ``derive_seed(seed, "fraction", f, t)``.
+    """
+    xs, ds, ys = _source_train(task)
+    xt, dt, yt = _target_test(task)
+    zs, zt = method.encode(xs, ds), method.encode(xt, dt)
+    accuracy, n_labels = {}, {}
+    for f in LABEL_FRACTIONS:
+        runs = [posthoc_accuracy(zs, ys, zt, yt, seed=derive_seed(seed, "fraction", f, t), label_fraction=f)
+                for t in range(FRACTION_TRIALS)]
+        accuracy[fraction_key(f)] = [r["accuracy"] for r in runs]
+        n_labels[fraction_key(f)] = runs[0]["n_labels"]
+    return {"label_fraction_accuracy": accuracy, "label_fraction_n_labels": n_labels}
 
 
 @register_metric("own-classifier-accuracy")

@@ -157,3 +157,15 @@ def usps_mnist(seed: int, n_source: int | None = None, n_target: int | None = No
                n_test: int | None = None, root=None) -> TaskData:
     """USPS (source, labelled) -> MNIST (target); see :func:`make_digits_task`."""
     return make_digits_task("usps", "mnist", seed, n_source, n_target, n_test, root)
+
+
+DIRECTIONS = {"mnist-usps": ("mnist", "usps"), "usps-mnist": ("usps", "mnist")}
+
+
+@register_task("digits")
+def digits(seed: int, direction: str = "mnist-usps", n_source: int | None = None,
+           n_target: int | None = None, n_test: int | None = None, root=None) -> TaskData:
+    """Either direction as one task, so an experiment can sweep ``task.direction``."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; valid directions: {', '.join(DIRECTIONS)}")
+    return make_digits_task(*DIRECTIONS[direction], seed, n_source, n_target, n_test, root)
