@@ -91,6 +91,12 @@ def cmd_status(args) -> int:
     return 0
 
 
+def only_absent(exp, profile: str) -> bool:
+    """The experiment's whole grid is left out for absent data: its page (saying so) is worth writing
+    without records. A partly absent grid without records is skipped like any other."""
+    return bool(exp.absent(profile)) and not exp.cells(profile)
+
+
 def cmd_report(args) -> int:
     if not args.all and not args.experiment:
         raise ConfigError("name an experiment or pass --all")
@@ -101,7 +107,7 @@ def cmd_report(args) -> int:
             print(f"{name}: no profile {args.profile}; skipped")
             continue
         state = sweep_state(exp, args.profile, Path(args.results))
-        if not state.records:
+        if not state.records and not only_absent(exp, args.profile):
             print(f"{name}: no records for profile {args.profile}; run `saub-bench run {name} "
                   f"--profile {args.profile}` first")
             continue

@@ -153,6 +153,13 @@ class Experiment:
             for row in self.rows for sweep in grid for s in seeds
         ]
 
+    def absent(self, profile: str) -> dict[str, str]:
+        """Parts of the grid left out on this machine because their data (or weights) are not here:
+        ``{part: why}``. An experiment that declares such parts drops their cells from :meth:`cells`
+        (so they are neither run nor counted missing), and the report lists them under "Not run".
+        The default: nothing absent."""
+        return {}
+
     def validate(self) -> None:
         """Check, before anything runs: every row's method and its config under every profile
         and every value of the ``method.*`` sweeps, every metric, the task and the names of its

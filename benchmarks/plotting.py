@@ -23,4 +23,27 @@ def savefig(fig, path) -> None:
     plt.close(fig)
 
 
-__all__ = ["plt", "PALETTE", "GROUP_COLOURS", "savefig"]
+def image_grid(rows, path, cell: tuple[float, float] = (0.7, 0.8), label_size: int = 8) -> None:
+    """Save a grid of images: one row per ``(name, images)`` of ``rows``, ``images`` an array-like
+    ``[n, C, H, W]`` (C = 1 gray, C = 3 RGB) or ``[n, H, W]`` in [0, 1] (values outside are clipped),
+    every row ``n`` wide; the row's name labels its first image."""
+    import numpy as np
+
+    grid = [(name, np.clip(np.asarray(imgs, dtype=float), 0.0, 1.0)) for name, imgs in rows]
+    n = len(grid[0][1])
+    width = cell[0] * n + 0.1 * label_size * max(len(name) for name, _ in grid) / 8  # room for the labels
+    fig, axes = plt.subplots(len(grid), n, figsize=(width, cell[1] * len(grid)), squeeze=False)
+    for i, (name, imgs) in enumerate(grid):
+        for j in range(n):
+            img = imgs[j]
+            rgb = img.ndim == 3 and img.shape[0] == 3
+            img = img.transpose(1, 2, 0) if rgb else img.reshape(img.shape[-2:])
+            axes[i, j].imshow(img, cmap="gray", vmin=0, vmax=1)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        axes[i, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=label_size)
+    fig.tight_layout()
+    savefig(fig, path)
+
+
+__all__ = ["plt", "PALETTE", "GROUP_COLOURS", "savefig", "image_grid"]

@@ -92,6 +92,11 @@ def write_report(experiment: Experiment, records: list[dict], profile: str,
         lines += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
     if page.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in page.notes] + [""]
+    absent = experiment.absent(profile)
+    if absent:
+        lines += ["## Not run: data absent", ""]
+        lines += [f"- **{part}**: data absent. " + " ".join(why.split()) for part, why in absent.items()]
+        lines.append("")
     if failed:
         lines += ["## Failed cells", ""]
         lines += [f"- `{r['cell_id']}`: {r.get('error')}" for r in failed]

@@ -37,6 +37,7 @@ from saub.semantic import (
     PrecomputedEmbedder,
     cached_contrastive_embedder,
     cached_embed,
+    clip_files_absent,
 )
 from saub.semantic.clip import DEFAULT_MODEL, clip_name
 from saub.semantic.contrastive import NAME as CONTRASTIVE
@@ -59,6 +60,32 @@ def check_name(name: str, metric: str | None = None) -> None:
         )
     if metric is not None and name in (CLIP, CONTRASTIVE) and metric != "cosine":
         raise ValueError(f"the {name} space is compared by cosine distance (App. F): set gw_metric='cosine'")
+
+
+def describe_space(name: str) -> str:
+    """How reports name a semantic space beside a number (a substitute is never called CLIP)."""
+    return {
+        CLIP: "CLIP ViT-L/14, the paper's space",
+        CONTRASTIVE: f"{CONTRASTIVE} substitute, not CLIP",
+        "pixel": "pixel space",
+    }.get(name, name)
+
+
+def space_missing(name: str) -> str | None:
+    """Why the space ``name`` cannot be built on this machine without a download, or ``None``.
+
+    Only CLIP can be missing (its weights); the contrastive substitute is trained on demand and
+    cached, and a ``precomputed:`` space fails with its own message when its files are absent.
+    """
+    if name != CLIP:
+        return None
+    absent = clip_files_absent(DEFAULT_MODEL)
+    if not absent:
+        return None
+    return (
+        f"CLIP weights {DEFAULT_MODEL!r} are not in the HuggingFace cache (missing {', '.join(absent)}); "
+        "see `saub-bench embed --help` and saub.semantic.clip for how to get them"
+    )
 
 
 def dataset_images(dataset: str, split: str, root=None) -> Tensor:

@@ -7,6 +7,12 @@ Shapes: a vector input is ``[B, D]``; an image input is ``[B, C, H, W]`` with ``
 App. C: the posterior *mean* passes through ``BatchNorm1d(affine=False)``, which centres and
 scales the latent codes of each batch and keeps them inside the region where the score model
 is trained. The log-variance head is left unnormalised.
+
+In eval mode BatchNorm normalises by its running averages. A batch of the multi-domain model holds
+one domain at a time, so a *shared* encoder's running averages mix the domains' statistics and lag
+behind the weights, while training normalised every batch by its own domain's statistics.
+:meth:`MultiDomainAutoencoder.calibrate_domain_norm` stores each domain's population statistics
+(precise BatchNorm, per domain) and eval mode then uses them instead.
 """
 
 from __future__ import annotations
@@ -141,15 +147,27 @@ class GaussianEncoder(nn.Module):
         self.mean_norm = nn.BatchNorm1d(latent_dim, affine=False) if batchnorm_mean else None
         self.latent_dim = latent_dim
 
-    def forward(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def features(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        """The features ``h`` both heads read."""
         h = self.body(x)
         if self.mix is not None:
             if condition is None:
                 raise ValueError("this encoder is shared across domains and needs a domain condition")
             h = self.mix(torch.cat([h, condition], dim=1))
+        return h
+
+    def forward(
+        self, x: Tensor, condition: Tensor | None = None, norm_stats: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(mean, logvar)``; ``norm_stats = (mu, var)`` normalises the mean by these statistics
+        instead of the BatchNorm layer (``(m - mu) / sqrt(var + eps)``, its eval-mode formula)."""
+        h = self.features(x, condition)
         mean = self.mean_head(h)
         if self.mean_norm is not None:
-            mean = self.mean_norm(mean)
+            if norm_stats is None:
+                mean = self.mean_norm(mean)
+            else:
+                mean = (mean - norm_stats[0]) / torch.sqrt(norm_stats[1] + self.mean_norm.eps)
         return mean, self.logvar_head(h)
 
 
@@ -264,6 +282,9 @@ class MultiDomainAutoencoder(nn.Module):
             make_decoder(input_shape, latent_dim, hidden, dec_layers, cond) for _ in range(n_nets)
         )
         self.domain_embedding = nn.Embedding(n_domains, embed_dim) if shared else None
+        #: Per-domain population statistics of the pre-normalisation mean, ``[n_domains, 2, latent]``
+        #: (mean, biased variance), set by :meth:`calibrate_domain_norm`; eval mode uses them.
+        self.register_buffer("domain_norm", None)
 
     def _route(self, d: Tensor, fn, inputs: Tensor, out_dims: Sequence[int]) -> list[Tensor]:
         """Apply ``fn(domain, part) -> tuple of tensors`` per domain and reassemble by row."""
@@ -275,12 +296,43 @@ class MultiDomainAutoencoder(nn.Module):
                 out[rows] = part
         return outs
 
+    def _encoder_and_condition(self, x: Tensor, domain: int):
+        if self.shared:
+            return self.encoders[0], self.domain_embedding.weight[domain].expand(x.shape[0], -1)
+        return self.encoders[domain], None
+
     def encode_domain(self, x: Tensor, domain: int) -> tuple[Tensor, Tensor]:
         """Posterior parameters for a batch that comes entirely from ``domain``."""
-        if self.shared:
-            cond = self.domain_embedding.weight[domain].expand(x.shape[0], -1)
-            return self.encoders[0](x, cond)
-        return self.encoders[domain](x)
+        encoder, cond = self._encoder_and_condition(x, domain)
+        stats = None
+        if not self.training and self.domain_norm is not None:
+            stats = (self.domain_norm[domain, 0], self.domain_norm[domain, 1])
+        return encoder(x, cond, stats)
+
+    @torch.no_grad()
+    def calibrate_domain_norm(self, x: Tensor, d: Tensor, batch_size: int = 1024) -> Tensor:
+        """Store each domain's population mean and (biased) variance of the pre-normalisation
+        posterior mean over the rows ``x`` of that domain (precise BatchNorm per domain); returns them
+        ``[n_domains, 2, latent]``. Training is untouched (batch statistics, App. C); eval mode then
+        normalises domain k by its own statistics, as training normalised each batch of domain k."""
+        if self.encoders[0].mean_norm is None:
+            raise ValueError("the encoders have no batch-normalised mean to calibrate")
+        was_training = self.training
+        self.eval()  # dropout (LeNet body) off, as at evaluation
+        stats = torch.zeros(self.n_domains, 2, self.latent_dim, dtype=next(self.parameters()).dtype)
+        for dom in range(self.n_domains):
+            xs = x[d == dom]
+            if len(xs) == 0:
+                raise ValueError(f"no rows of domain {dom} to calibrate its statistics")
+            parts = []
+            for i in range(0, len(xs), batch_size):
+                encoder, cond = self._encoder_and_condition(xs[i : i + batch_size], dom)
+                parts.append(encoder.mean_head(encoder.features(xs[i : i + batch_size], cond)))
+            m = torch.cat(parts).double()
+            stats[dom, 0], stats[dom, 1] = m.mean(0), m.var(0, unbiased=False)
+        self.domain_norm = stats
+        self.train(was_training)
+        return stats
 
     def decode_domain(self, z: Tensor, domain: int) -> Tensor:
         """Decoder output (mean or logits) of ``domain`` for latent codes ``z``."""

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from benchmarks.cli import main, parse_seeds
+from benchmarks.cli import main, only_absent, parse_seeds
 from benchmarks.config import ConfigError
 from benchmarks.contracts import Budget
 from benchmarks.experiment import Profile
@@ -78,6 +78,14 @@ def test_status_counts_done_failed_missing_corrupt(tmp_path, capsys):
     assert "done 1, failed 6, missing 0, corrupt 1" in capsys.readouterr().out
 
 
+def _absent_pages(profile: str) -> list[str]:
+    """Pages ``report --all`` writes without records: experiments whose whole grid needs absent data
+    (e.g. fig15 without FairFace), each saying "data absent"."""
+    exps = {name: EXPERIMENTS.get(name) for name in EXPERIMENTS.names()}
+    return sorted(f"{name}.md" for name, exp in exps.items()
+                  if profile in exp.profiles and only_absent(exp, profile))
+
+
 def test_report_all_skips_experiments_without_the_profile(tmp_path, capsys):
     out_dir = tmp_path / "reports"
     assert main(["report", "--all", "--profile", "quick", "--results", str(tmp_path / "r"),
@@ -85,7 +93,7 @@ def test_report_all_skips_experiments_without_the_profile(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "toy-harness-grid: no profile quick; skipped" in out
     assert "fig3: no records for profile quick" in out
-    assert not list(out_dir.glob("*.md"))
+    assert sorted(p.name for p in out_dir.glob("*.md")) == _absent_pages("quick")
 
 
 def test_report_without_records_says_what_to_run(tmp_path, capsys):
@@ -139,4 +147,5 @@ def test_fig3_report_from_tiny_smoke_records(tmp_path, monkeypatch, capsys):
     assert main(["report", "--all", *args, "--out", str(tmp_path / "all")]) == 0
     out = capsys.readouterr().out
     assert "fig3: wrote" in out and "fig1: no records for profile smoke" in out
-    assert sorted(p.name for p in (tmp_path / "all").glob("*.md")) == ["fig3.md"]
+    written = sorted(p.name for p in (tmp_path / "all").glob("*.md"))
+    assert written == sorted(["fig3.md", *_absent_pages("smoke")])

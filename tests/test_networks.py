@@ -229,3 +229,33 @@ def test_translate_is_decode_of_encoded_mean(shared, mode):
     expected = ref.decode_domain(ref.encode_domain(x, 0)[0], 2)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     assert (got - model.translate(x, 0, 1)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_domain_norm_makes_eval_equal_to_whole_domain_batch_statistics(shared):
+    """After calibration, eval mode normalises domain k by domain k's population statistics: the
+    same numbers as a train-mode pass over all of domain k's rows at once (its batch statistics)."""
+    model = warmed_model(shared=shared)
+    x = inputs((4,), n=30, seed=11)
+    d = torch.arange(30) % 3
+    x = x + d.unsqueeze(1).to(DT)  # the domains differ in location
+    model.eval()
+    running, _ = model.encode(x, d)
+    stats = model.calibrate_domain_norm(x, d)
+    assert stats.shape == (3, 2, 2) and model.training is False
+    calibrated, logvar = model.encode(x, d)
+    model.train()
+    for k in range(3):
+        rows = d == k
+        batch, batch_lv = copy.deepcopy(model).encode_domain(x[rows], k)
+        torch.testing.assert_close(calibrated[rows], batch, rtol=0, atol=1e-9)
+        torch.testing.assert_close(logvar[rows], batch_lv, rtol=0, atol=0)
+        # the statistics themselves: mean and biased variance of the raw mean head over the rows
+        enc, cond = model._encoder_and_condition(x[rows], k)
+        raw = enc.mean_head(enc.features(x[rows], cond)).detach()
+        torch.testing.assert_close(stats[k, 0], raw.mean(0), rtol=0, atol=1e-12)
+        torch.testing.assert_close(stats[k, 1], raw.var(0, unbiased=False), rtol=0, atol=1e-12)
+    assert (running - calibrated).abs().max() > 1e-2  # the running averages say something else
+    assert model.calibrate_domain_norm(x, d) is not None and model.training is True  # mode restored
+    with pytest.raises(ValueError, match="no rows of domain 2"):
+        model.calibrate_domain_norm(x[d < 2], d[d < 2])

@@ -10,7 +10,7 @@ import torch
 
 from benchmarks.experiments.fig6 import Fig6, fraction_curves
 from benchmarks.experiments.fig14 import Fig14
-from benchmarks.experiments.table1 import DIRECTION, Table1, accuracy_by
+from benchmarks.experiments.table1 import DIRECTION, Table1, accuracy_by, row_display
 from benchmarks.experiments.table1_lenet import Table1LeNet
 from benchmarks.metrics.domain_adaptation import (
     FRACTION_TRIALS,
@@ -122,3 +122,34 @@ def test_views_share_table1_cells():
     quick = {c.label: c.overrides for c in t1.cells("quick")}
     assert {o["latent_dim"] for o in quick.values()} == {64}
     assert "prior_steps" not in quick["DANN"] and quick["SAUB GW-EP"]["prior_steps"] == 5
+
+
+def test_gw_sp_row_is_the_gw_ep_row_in_the_substitute_space():
+    rows = {row.label: row for row in Table1.rows}
+    ep, sp = rows["SAUB GW-EP"].overrides, rows["SAUB GW-SP"].overrides
+    assert sp["gw"] == "sp" and sp["semantic"] == "contrastive-digits-v1" and sp["gw_metric"] == "cosine"
+    assert {k: v for k, v in sp.items() if k not in ("semantic", "gw_metric")} == {**ep, "gw": "sp"}
+    assert rows["SAUB GW-SP"].method == rows["SAUB GW-EP"].method == "saub"
+    assert row_display("SAUB GW-SP") == "SAUB GW-SP (contrastive-digits-v1 substitute, not CLIP)"
+    assert row_display("SAUB GW-EP") == "SAUB GW-EP"
+
+
+def test_table1_and_fig6_reports_show_the_gw_sp_row_with_its_space(tmp_path):
+    recs = []
+    for s in range(3):
+        for direction in ("mnist-usps", "usps-mnist"):
+            curves = {fraction_key(f): [0.5 + 0.1 * s] * 2 for f in LABEL_FRACTIONS}
+            recs.append(_record("SAUB GW-SP", direction, s, 0.9 + 0.02 * s, curves))
+            recs.append(_record("SAUB GW-EP", direction, s, 0.8, curves))
+    page = Table1().report(recs, tmp_path, "quick")
+    rows = {r[0]: r for r in page.tables[0].rows}
+    sp = rows["SAUB GW-SP (contrastive-digits-v1 substitute, not CLIP)"]
+    assert sp[1:3] == ["96.1", "92.0 ± 2.0"] and sp[5:7] == ["97.4", "92.0 ± 2.0"]
+    assert rows["ADDA"][2] == "not run" and "CLIP ViT-L/14's" in page.tables[0].note
+    verdicts = {v[0]: v for v in page.verdicts}
+    assert verdicts["C3"][2] == "supported" and "not CLIP" in verdicts["C3"][1]
+    (tmp_path / "figures").mkdir()
+    fig6 = Fig6().report(recs, tmp_path, "quick")
+    sp6 = next(r for r in fig6.tables[0].rows if r[0].startswith("SAUB GW-SP"))
+    assert sp6[0].endswith("(contrastive-digits-v1 substitute, not CLIP)") and sp6[1:3] == ["60.0 ± 10.0"] * 2
+    assert any("contrastive-digits-v1 substitute" in n for n in fig6.notes)

@@ -107,18 +107,28 @@ def _read_partition(path: Path, files: list[str]) -> np.ndarray:
     return np.array([int(table[f]) for f in files], dtype=np.int64)
 
 
+def celeba_missing(folder: str | Path | None = None, root=None) -> DatasetMissingError | None:
+    """The error :func:`load_celeba_index` would raise for absent files, or ``None``: a cheap probe
+    (two ``exists`` calls) for experiments that skip CelebA cells when the data is not here."""
+    folder = Path(folder) if folder is not None else celeba_folder(root=root)
+    absent = [name for name in (IMAGES, ATTR) if not (folder / name).exists()]
+    if not absent:
+        return None
+    spec = get_dataset(DATASET)
+    return DatasetMissingError(
+        [MissingFile(DATASET, name, folder / name, (), spec.homepage) for name in absent],
+        what=f"CelebA ({', '.join(absent)})",
+        cache_note=cache_note(root),
+    )
+
+
 def load_celeba_index(folder: str | Path | None = None, root=None) -> CelebAIndex:
     """Read and check a CelebA folder (default ``<cache>/celeba``); see the module docstring."""
     folder = Path(folder) if folder is not None else celeba_folder(root=root)
     official = folder.resolve() == celeba_folder(root=root).resolve()
-    absent = [name for name in (IMAGES, ATTR) if not (folder / name).exists()]
-    if absent:
-        spec = get_dataset(DATASET)
-        raise DatasetMissingError(
-            [MissingFile(DATASET, name, folder / name, (), spec.homepage) for name in absent],
-            what=f"CelebA ({', '.join(absent)})",
-            cache_note=cache_note(root),
-        )
+    missing = celeba_missing(folder, root)
+    if missing is not None:
+        raise missing
     if official:
         verify_file(DATASET, ATTR, root)
     files, names, values = read_attributes(folder / ATTR)

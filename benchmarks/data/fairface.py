@@ -48,18 +48,35 @@ class FairFaceIndex:
         return {g.lower(): np.flatnonzero(gender == g) for g in GENDERS}
 
 
-def load_fairface_index(split: str = "train", folder: str | Path | None = None, root=None) -> FairFaceIndex:
-    """Read and check one split (``train`` or ``val``) of a FairFace folder."""
+def fairface_folder(root=None) -> Path:
+    """``<cache>/fairface``."""
+    return cache_dir(root) / "fairface"
+
+
+def fairface_missing(
+    split: str = "train", folder: str | Path | None = None, root=None
+) -> DatasetMissingError | None:
+    """The error :func:`load_fairface_index` would raise for absent files of ``split``, or ``None``
+    (a cheap probe: two ``exists`` calls)."""
     if split not in LABELS:
         raise ValueError(f"FairFace split must be one of {', '.join(LABELS)}; got {split!r}")
-    folder = Path(folder) if folder is not None else cache_dir(root) / "fairface"
+    folder = Path(folder) if folder is not None else fairface_folder(root)
     absent = [name for name in (LABELS[split], split) if not (folder / name).exists()]
-    if absent:
-        raise DatasetMissingError(
-            [MissingFile("fairface", name, folder / name, (), HOMEPAGE) for name in absent],
-            what=f"FairFace ({', '.join(absent)})",
-            cache_note=cache_note(root),
-        )
+    if not absent:
+        return None
+    return DatasetMissingError(
+        [MissingFile("fairface", name, folder / name, (), HOMEPAGE) for name in absent],
+        what=f"FairFace ({', '.join(absent)})",
+        cache_note=cache_note(root),
+    )
+
+
+def load_fairface_index(split: str = "train", folder: str | Path | None = None, root=None) -> FairFaceIndex:
+    """Read and check one split (``train`` or ``val``) of a FairFace folder."""
+    folder = Path(folder) if folder is not None else fairface_folder(root)
+    missing = fairface_missing(split, folder, root)
+    if missing is not None:
+        raise missing
     path = folder / LABELS[split]
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))

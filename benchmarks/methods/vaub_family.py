@@ -42,6 +42,11 @@ class VAUBConfig:
     dec_layers: int = 3
     shared_networks: bool = False
     batchnorm_mean: bool = True
+    #: How eval mode normalises the batch-normalised posterior mean (App. C): ``"running"``,
+    #: BatchNorm's running averages (PyTorch's default); ``"domain"``, each domain's population
+    #: statistics over its training rows, computed after ``fit``
+    #: (:meth:`saub.networks.MultiDomainAutoencoder.calibrate_domain_norm`).
+    eval_norm: str = field(default="running", metadata={"choices": ("running", "domain")})
     beta: float = 1.0
     likelihood: str = field(default="gaussian", metadata={"choices": ("gaussian", "bernoulli")})
     obs_std: float = 1.0
@@ -126,6 +131,8 @@ class VAUBFamily(Method):
         batches = (Batch(b.x, b.d, b.emb) for b in balanced_batches(train, budget.batch_size, gen))
         for _ in tqdm(range(budget.steps), desc="train", leave=False, disable=not budget.progress):
             trainer.train_step(batches)
+        if c.eval_norm == "domain" and c.batchnorm_mean:
+            self.model.calibrate_domain_norm(train.x, train.d)
         self.model.eval()
         keys = trainer.history[0].keys() if trainer.history else []
         return {k: [h[k] for h in trainer.history] for k in keys}

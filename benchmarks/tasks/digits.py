@@ -88,6 +88,14 @@ def _subsample(n_total: int, n: int | None, seed: int) -> Tensor:
     return torch.sort(torch.randperm(n_total, generator=gen)[:n]).values
 
 
+def data_checksums(datasets, root=None) -> dict[str, str]:
+    """``{"<dataset>/<file>": "sha256:<hex>"}`` of the cached files of ``datasets`` (provenance)."""
+    from benchmarks.data import dataset_checksums
+
+    return {f"{ds}/{name}": digest for ds in sorted(set(datasets))
+            for name, digest in dataset_checksums(ds, root).items()}
+
+
 def _two_domain_split(parts: list[tuple[Tensor, Tensor]]) -> Split:
     x = torch.cat([p[0] for p in parts])
     y = torch.cat([p[1] for p in parts])
@@ -98,8 +106,6 @@ def _two_domain_split(parts: list[tuple[Tensor, Tensor]]) -> Split:
 def make_digits_task(source: str, target: str, seed: int, n_source: int | None = None,
                      n_target: int | None = None, n_test: int | None = None, root=None) -> TaskData:
     """The ``source -> target`` task; see the module docstring for the protocol."""
-    from benchmarks.data import dataset_checksums
-
     name = f"{source}-{target}"
     data, choices = {}, {}
     for dom in (source, target):
@@ -116,10 +122,7 @@ def make_digits_task(source: str, target: str, seed: int, n_source: int | None =
     test = _two_domain_split([tuple(t[rows["source_test"]] for t in data[source, "test"]),
                               tuple(t[rows["target_test"]] for t in data[target, "test"])])
 
-    checksums = {}
-    for dataset in sorted({c.dataset for c in choices.values()}):
-        for filename, digest in dataset_checksums(dataset, root).items():
-            checksums[f"{dataset}/{filename}"] = digest
+    checksums = data_checksums((c.dataset for c in choices.values()), root)
     fmt = {dom: sorted({choices[dom, s].format for s in ("train", "test")}) for dom in (source, target)}
     protocol = {
         "source_domain": f"0 = {source} (labelled)",

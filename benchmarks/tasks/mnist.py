@@ -19,7 +19,7 @@ from torch import Tensor
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
-from benchmarks.tasks.digits import FULL_SIZES, SIZE, _subsample, load_domain
+from benchmarks.tasks.digits import FULL_SIZES, SIZE, _subsample, data_checksums, load_domain
 from saub.seeding import derive_seed
 
 
@@ -30,16 +30,13 @@ def _split(x: Tensor, y: Tensor, rows: Tensor) -> Split:
 @register_task("mnist")
 def mnist_task(seed: int, n_train: int | None = None, n_test: int | None = None, root=None) -> TaskData:
     """MNIST as one domain; see the module docstring for the protocol."""
-    from benchmarks.data import dataset_checksums
-
     parts, formats, datasets = {}, set(), set()
     for split, n in (("train", n_train), ("test", n_test)):
         x, y, choice = load_domain("mnist", split, root)
         parts[split] = _split(x, y, _subsample(len(x), n, derive_seed(seed, "mnist", split)))
         formats.add(choice.format)
         datasets.add(choice.dataset)
-    checksums = {f"{ds}/{name}": digest for ds in sorted(datasets)
-                 for name, digest in dataset_checksums(ds, root).items()}
+    checksums = data_checksums(datasets, root)
     protocol = {
         "n_train": len(parts["train"]), "n_test": len(parts["test"]), "full_sizes": FULL_SIZES["mnist"],
         "subsample": {"n_train": n_train, "n_test": n_test,

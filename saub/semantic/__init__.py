@@ -16,11 +16,12 @@ from saub.semantic.base import (
     Embedder,
     cached_embed,
     cosine_distances,
+    embed_batches,
     embedding_cache_dir,
     images_digest,
     l2_normalise,
 )
-from saub.semantic.clip import ClipEmbedder, ClipWeightsMissing, clip_preprocess
+from saub.semantic.clip import ClipEmbedder, ClipWeightsMissing, clip_files_absent, clip_preprocess
 from saub.semantic.contrastive import (
     ContrastiveEmbedder,
     ContrastiveSettings,
@@ -40,8 +41,10 @@ __all__ = [
     "PrecomputedEmbedder",
     "cached_contrastive_embedder",
     "cached_embed",
+    "clip_files_absent",
     "clip_preprocess",
     "cosine_distances",
+    "embed_batches",
     "embedding_cache_dir",
     "images_digest",
     "l2_normalise",

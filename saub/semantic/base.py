@@ -107,6 +107,12 @@ def atomic_save(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+@torch.no_grad()
+def embed_batches(embedder: Embedder, images: Tensor, batch_size: int = 512) -> Tensor:
+    """``embedder.embed(images)`` computed ``batch_size`` images at a time (no cache)."""
+    return torch.cat([embedder.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
 def cached_embed(
     embedder: Embedder,
     images: Tensor,
@@ -122,11 +128,7 @@ def cached_embed(
         cached = torch.from_numpy(np.load(path))
         if cached.shape[0] == images.shape[0]:
             return cached
-    with torch.no_grad():
-        out = torch.cat(
-            [embedder.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        )
-    arr = out.float().numpy()
+    arr = embed_batches(embedder, images, batch_size).float().numpy()
     atomic_save(path, lambda tmp: np.save(tmp, arr))
     meta = {
         "embedder": embedder.identity(),

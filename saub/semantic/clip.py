@@ -78,10 +78,20 @@ def clip_preprocess(images: Tensor, size: int = 224) -> Tensor:
     return (x - mean) / std
 
 
-def _missing_message(model_id: str, cause: Exception) -> str:
-    from huggingface_hub import constants, try_to_load_from_cache
+def clip_files_absent(model_id: str = DEFAULT_MODEL) -> list[str]:
+    """Files of :data:`WEIGHT_FILES` not in the local HuggingFace cache (no network, no loading);
+    all of them when ``huggingface_hub`` is not installed (CLIP cannot load then either)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return list(WEIGHT_FILES)
+    return [f for f in WEIGHT_FILES if not isinstance(try_to_load_from_cache(model_id, f), str)]
 
-    absent = [f for f in WEIGHT_FILES if not isinstance(try_to_load_from_cache(model_id, f), str)]
+
+def _missing_message(model_id: str, cause: Exception) -> str:
+    from huggingface_hub import constants
+
+    absent = clip_files_absent(model_id)
     folder = f"{constants.HF_HUB_CACHE}/models--{model_id.replace('/', '--')}"
     return (
         f"CLIP weights {model_id!r} are not in the HuggingFace cache: missing {', '.join(absent) or 'files'} "
