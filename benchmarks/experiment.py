@@ -14,6 +14,7 @@ import inspect
 import itertools
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,8 @@ from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from saub.seeding import derive_seed, seed_everything
 
 PROFILES = ("smoke", "quick", "paper")
+#: Characters kept out of record file names (path separators and what Windows forbids).
+UNSAFE_IN_FILENAME = re.compile(r'[/\\:*?"<>|]')
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,13 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
+        """File-name-safe id: ``label__sweep__s<seed>__<digest of the cell key>``. Characters a
+        path cannot hold (``/`` as in "SAUB w/o GW") become ``-``; the digest keeps ids unique."""
+        label = UNSAFE_IN_FILENAME.sub("-", self.label)
         tag = "_".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(self.sweep.items()))
         key = json.dumps(self.key(), sort_keys=True, default=str)
         digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-        return f"{self.label}__{tag + '__' if tag else ''}s{self.seed_index}__{digest}"
+        return f"{label}__{tag + '__' if tag else ''}s{self.seed_index}__{digest}"
 
     def split_sweep(self) -> tuple[dict[str, Any], dict[str, Any]]:
         task = {k[5:]: v for k, v in self.sweep.items() if k.startswith("task.")}

@@ -37,12 +37,20 @@ def numeric_metrics(record: dict) -> dict[str, float]:
     return {k: float(v) for k, v in record.get("metrics", {}).items() if isinstance(v, (int, float))}
 
 
-def run_smoke(name: str, results_dir: Path, seeds: list[int]) -> list[dict]:
+def run_smoke(name: str, results_dir: Path, seeds: list[int], rows: list[str] | None = None) -> list[dict]:
+    """Seed ``seeds`` of the smoke profile, every row or only the rows labelled ``rows``."""
     exp = EXPERIMENTS.get(name)
-    run_cells(exp.cells("smoke", seeds), results_dir, executor="serial", progress=False)
+    labels = [row.label for row in exp.rows]
+    unknown = sorted(set(rows or ()) - set(labels))
+    if unknown:
+        raise ValueError(f"{name} has no row {unknown}; its rows: {labels}")
+    cells = [c for c in exp.cells("smoke", seeds) if rows is None or c.label in rows]
+    run_cells(cells, results_dir, executor="serial", progress=False)
     state = sweep_state(exp, "smoke", results_dir, seeds)
-    if state.failed or state.missing or state.corrupt:
-        raise RuntimeError(f"{name} smoke run incomplete: {state.errors}")
+    state.records = [r for r in state.records if rows is None or r["cell"]["label"] in rows]
+    missing = [c for c in state.missing + state.corrupt + state.failed if rows is None or c.label in rows]
+    if missing:
+        raise RuntimeError(f"{name} smoke run incomplete: {[c.cell_id for c in missing]} {state.errors}")
     return state.records
 
 
@@ -50,9 +58,11 @@ def golden_path(name: str) -> Path:
     return GOLDEN_DIR / f"{name}_smoke.json"
 
 
-def write_golden(name: str) -> Path:
+def write_golden(name: str, rows: list[str] | None = None) -> Path:
+    """Measure and write the golden file of ``name``; with ``rows``, measure only those rows and
+    replace their entries in the existing file (adding a row does not re-measure the others)."""
     with tempfile.TemporaryDirectory() as tmp:
-        records = run_smoke(name, Path(tmp), list(SPREAD_SEEDS))
+        records = run_smoke(name, Path(tmp), list(SPREAD_SEEDS), rows)
     by_key: dict[str, dict[int, dict[str, float]]] = {}
     for r in records:
         by_key.setdefault(cell_key(r), {})[r["cell"]["seed_index"]] = numeric_metrics(r)
@@ -64,11 +74,14 @@ def write_golden(name: str) -> Path:
             std = 0.0 if math.isnan(std) else std
             entry[metric] = {"value": value, "seed_std": std, "tolerance": max(TOL_FACTOR * std, ABS_FLOOR)}
         cells[key] = entry
+    if rows is not None:
+        kept = json.loads(golden_path(name).read_text())["cells"]
+        cells = {**{k: v for k, v in kept.items() if k.split("|")[0] not in rows}, **cells}
     out = {
         "experiment": name, "profile": "smoke", "golden_seed": 0, "spread_seeds": list(SPREAD_SEEDS),
         "rule": f"tolerance = max({TOL_FACTOR} x seed-to-seed std over seeds {list(SPREAD_SEEDS)}, "
                 f"{ABS_FLOOR})",
-        "cells": cells,
+        "cells": dict(sorted(cells.items())),
     }
     path = golden_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,11 +110,15 @@ def compare(name: str, records: list[dict]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write", action="store_true", help="re-measure and rewrite the golden files")
+    parser.add_argument("--rows", nargs="+", metavar="LABEL",
+                        help="with --write: measure only these rows and merge them into the golden file")
     parser.add_argument("experiments", nargs="*", default=list(SMOKE_EXPERIMENTS))
     args = parser.parse_args()
+    if args.rows and not args.write:
+        parser.error("--rows goes with --write")
     for name in args.experiments:
         if args.write:
-            print(f"wrote {write_golden(name)}")
+            print(f"wrote {write_golden(name, args.rows)}")
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 problems = compare(name, run_smoke(name, Path(tmp), [0]))

@@ -109,3 +109,12 @@ def test_same_cell_twice_gives_identical_records(tmp_path):
         assert first["status"] == "done", first.get("error")
         assert comparable(first) == comparable(second), name
         assert first["metrics"] and first["curves"]
+
+
+def test_a_label_with_a_path_separator_gives_one_flat_record_file(tmp_path):
+    exp = _experiment([Row("SAUB w/o GW", "toy-harness"), Row("SAUB w-o GW", "toy-harness")], 1, (6,))
+    slashed, dashed = exp.cells("smoke")
+    path = record_path(tmp_path, slashed)
+    assert path.parent == tmp_path / exp.name / "smoke" and path.name.startswith("SAUB w-o GW__")
+    assert slashed.cell_id != dashed.cell_id  # the digest of the cell key keeps them apart
+    assert slashed.model_seed == derive_seed(exp.name, "SAUB w/o GW", slashed.task, 0, slashed.sweep_tag)
