@@ -21,7 +21,7 @@ from benchmarks.runner import REPO_ROOT, sweep_state
 from benchmarks.stats import summarize
 
 GOLDEN_DIR = REPO_ROOT / "results" / "golden"
-SMOKE_EXPERIMENTS = ("fig3", "fig1", "table1", "table1-lenet")
+SMOKE_EXPERIMENTS = ("fig3", "fig1", "table1", "table1-lenet", "fig4", "gwae-mnist", "fig7", "table2", "fig8")
 TOL_FACTOR = 2.0
 ABS_FLOOR = 1e-6
 SPREAD_SEEDS = (0, 1, 2)
