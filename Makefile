@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check saub baselines benchmarks tests
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

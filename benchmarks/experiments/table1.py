@@ -69,7 +69,8 @@ VAUB_DIGITS = {
 }
 #: The extra GWAE row (seed 001, not in the paper's Table 1): both domains pooled into one model with
 #: the neural prior, the table's encoder size, a sigmoid decoder mean (pixels in [0, 1]) and GWAE's
-#: own defaults otherwise (λ_W = λ_D = λ_H = 1, Adam 1e-4, critic 5e-5; :class:`baselines.gwae.GWAEConfig`);
+#: own defaults otherwise (λ_W = λ_D = λ_H = 1, RMSProp 1e-4, critic 5e-5;
+#: :class:`baselines.gwae.GWAEConfig`);
 #: ``critic_steps`` comes from the profile (5 in ``paper``, the authors' code).
 GWAE_DIGITS = {**ENCODER, "prior": "np", "decoder_output": "sigmoid"}
 #: Profile overrides that only one family takes.
@@ -181,9 +182,9 @@ are this suite's choices (see the notes). GW-SP: CLIP's weights are absent, so i
 the suite's label-free SimCLR substitute `contrastive-digits-v1` (not CLIP), cosine distance,
 otherwise the GW-EP row's settings (λ_GW = 10). Extra row, not in the paper: GWAE (seed 001) with
 the neural prior, both domains pooled into one model, GWAE's own defaults (λ_W = λ_D = λ_H = 1,
-Adam 1e-4), critic updates per step 5 in the paper profile (2 quick, 1 smoke). Quick profile: 10,000 source and 10,000 target training
-rows (USPS has 7,291: all of them), full test splits, 1,000 steps of batch
-128 for every row.
+RMSProp 1e-4, critic 5e-5), critic updates per step 5 in the paper profile (2 quick, 1 smoke).
+Quick profile: 10,000 source and 10,000 target training rows (USPS has 7,291: all of them), full
+test splits, 1,000 steps of batch 128 for every row.
 """
     task = "digits"
     rows = ROWS
