@@ -21,8 +21,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/ruff check saub baselines benchmarks tests
+test: lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -44,14 +44,14 @@ def run_smoke(name: str, results_dir: Path, seeds: list[int], rows: list[str] | 
     unknown = sorted(set(rows or ()) - set(labels))
     if unknown:
         raise ValueError(f"{name} has no row {unknown}; its rows: {labels}")
-    cells = [c for c in exp.cells("smoke", seeds) if rows is None or c.label in rows]
-    run_cells(cells, results_dir, executor="serial", progress=False)
+    chosen = set(labels if rows is None else rows)
+    run_cells([c for c in exp.cells("smoke", seeds) if c.label in chosen], results_dir,
+              executor="serial", progress=False)
     state = sweep_state(exp, "smoke", results_dir, seeds)
-    state.records = [r for r in state.records if rows is None or r["cell"]["label"] in rows]
-    missing = [c for c in state.missing + state.corrupt + state.failed if rows is None or c.label in rows]
-    if missing:
-        raise RuntimeError(f"{name} smoke run incomplete: {[c.cell_id for c in missing]} {state.errors}")
-    return state.records
+    incomplete = [c for c in state.missing + state.corrupt + state.failed if c.label in chosen]
+    if incomplete:
+        raise RuntimeError(f"{name} smoke run incomplete: {[c.cell_id for c in incomplete]} {state.errors}")
+    return [r for r in state.records if r["cell"]["label"] in chosen]
 
 
 def golden_path(name: str) -> Path:
