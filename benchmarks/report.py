@@ -13,6 +13,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from benchmarks.data.registry import CACHE_ENV, cache_dir
 from benchmarks.experiment import Experiment
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
@@ -63,6 +64,12 @@ def _provenance_lines(records: list[dict]) -> list[str]:
     return lines
 
 
+def machine_free(text: str) -> str:
+    """``text`` with the data cache's absolute path written as ``$SAUB_DATA``, so that a committed
+    page reads the same on every machine (the run-time error keeps the real folder)."""
+    return text.replace(str(cache_dir()), f"${CACHE_ENV}")
+
+
 def write_report(experiment: Experiment, records: list[dict], profile: str,
                  out_dir: Path = REPORTS_DIR, missing: int = 0) -> Path:
     """Build and write the page for ``experiment`` from ``records``; returns the Markdown path."""
@@ -95,7 +102,8 @@ def write_report(experiment: Experiment, records: list[dict], profile: str,
     absent = experiment.absent(profile)
     if absent:
         lines += ["## Not run: data absent", ""]
-        lines += [f"- **{part}**: data absent. " + " ".join(why.split()) for part, why in absent.items()]
+        lines += [f"- **{part}**: data absent. " + " ".join(machine_free(why).split())
+                  for part, why in absent.items()]
         lines.append("")
     if failed:
         lines += ["## Failed cells", ""]

@@ -48,6 +48,7 @@ def test_absent_fairface_gives_no_cells_and_a_data_absent_page(tmp_path, monkeyp
     assert main(["report", "fig15", "--profile", "smoke", *results, "--out", str(out)]) == 0
     page = (out / "fig15.md").read_text()
     assert "## Not run: data absent" in page and "**FairFace (all cells)**: data absent." in page
+    assert "$SAUB_DATA/fairface" in page and str(tmp_path / "empty") not in page  # machine-free page
     assert "| SAUB (no SP) | saub     | data absent" in page and "0 finished cells" in page
 
 
