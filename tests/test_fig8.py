@@ -84,11 +84,13 @@ def test_rotated_translation_metric_on_hand_made_translators(mnist_data):
     for k in (1, 2):
         assert exact[f"rotation_acc_to{k}"] == 1.0
         assert exact[f"rotation_mse_to{k}"] == pytest.approx(0, abs=1e-12)
+        assert [exact[f"rotation_nearest{a}_to{k}"] for a in ANGLES] == [float(j == k) for j in range(3)]
         # the exact rotation of a digit is a digit of the target domain: near the classifier's real accuracy
         assert exact[f"digit_acc_to{k}"] > 0.7 and exact[f"digit_acc_real{k}"] > 0.7
     unchanged = metric(Rotator(ANGLES, exact=False), task, 0)
     for k in (1, 2):  # the untranslated image is its own 0° rotation: never the target angle
         assert unchanged[f"rotation_acc_to{k}"] == 0.0 and unchanged[f"rotation_mse_to{k}"] > 0
+        assert [unchanged[f"rotation_nearest{a}_to{k}"] for a in ANGLES] == [1.0, 0.0, 0.0]
         assert unchanged[f"digit_acc_real{k}"] == exact[f"digit_acc_real{k}"]  # same classifier, same seed
     assert unchanged["digit_acc_to2"] < exact["digit_acc_to2"]  # upright digits fool a 60° classifier
 
@@ -96,7 +98,9 @@ def test_rotated_translation_metric_on_hand_made_translators(mnist_data):
 def _records(digit: list[float], rotation: list[float]) -> list[dict]:
     metrics = [{"digit_acc_to1": d, "digit_acc_to2": d, "digit_acc_real1": 0.95, "digit_acc_real2": 0.95,
                 "rotation_acc_to1": r, "rotation_acc_to2": r, "rotation_mse_to1": 0.01,
-                "rotation_mse_to2": 0.02, "test_recon_mse": 0.03} for d, r in zip(digit, rotation)]
+                "rotation_mse_to2": 0.02, "test_recon_mse": 0.03,
+                "rotation_nearest0_to1": 1 - r, "rotation_nearest30_to1": r, "rotation_nearest60_to1": 0.0}
+               for d, r in zip(digit, rotation)]
     return [{"cell": {"label": "SAUB GW-SP", "seed_index": s, "sweep": {}}, "status": "done", "metrics": m}
             for s, m in enumerate(metrics)]
 
@@ -111,7 +115,8 @@ def test_claims_and_report(tmp_path):
     (tmp_path / "figures").mkdir()
     page = Fig8().report(recs, tmp_path, "quick")
     assert page.tables[0].rows[0][1:] == ["0° → 30°", "0.850 ± 0.050", "0.950 ± 0.000", "0.323 ± 0.025",
-                                          "0.010 ± 0.000"]
+                                          "0.010 ± 0.000", "0.68 / 0.32 / 0.00"]
+    assert page.tables[0].rows[1][-1] == "–"  # records without the shares (older metric)
     assert "not CLIP" in page.tables[0].rows[0][0] and "0.0300" in page.tables[0].note
     assert (tmp_path / "figures" / "fig8.png").is_file()
 

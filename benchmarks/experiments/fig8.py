@@ -63,6 +63,20 @@ def metric_by(records: list[dict], key: str) -> dict[str, dict[int, float]]:
     return out
 
 
+NEAREST_HEADER = "nearest rotation: share at " + " / ".join(f"{a}°" for a in ANGLES)
+
+
+def nearest_rotation_shares(records: list[dict], label: str, k: int) -> str:
+    """Mean over seeds of the share of translations to domain ``k`` nearest to each angle's rotation."""
+    means = []
+    for angle in ANGLES:
+        values = list(metric_by(records, f"rotation_nearest{angle}_to{k}").get(label, {}).values())
+        if not values:
+            return "–"
+        means.append(f"{sum(values) / len(values):.2f}")
+    return " / ".join(means)
+
+
 def _most(key: str):
     """"≥ MOST for every target angle", from the seeds' 95% interval."""
 
@@ -123,10 +137,11 @@ class Fig8(Experiment):
                 for key in COLUMNS:
                     values = metric_by(records, f"{key}{k}").get(row.label, {})
                     cells.append(summarize(list(values.values())).fmt(3))
+                cells.append(nearest_rotation_shares(records, row.label, k))
                 rows.append(cells)
         mse = summarize([v for by in metric_by(records, "test_recon_mse").values() for v in by.values()])
         table = Table("Translations of 0° test digits, mean ± std over seeds",
-                      ["model", "translation", *COLUMNS.values()], rows,
+                      ["model", "translation", *COLUMNS.values(), NEAREST_HEADER], rows,
                       note=f"Chance: digit 0.1, rotation 1/{len(ANGLES)}. Reconstruction MSE (all test "
                            f"domains): {mse.fmt(4)}. The paper gives no numbers for Fig. 8.")
         page = Page(tables=[table])

@@ -19,7 +19,9 @@ translated to every other domain k (angle a_k), and two questions are scored per
   ``digit_acc_real<k>``, the same classifier on domain k's real test images (its ceiling);
 * *is the rotation right?* ``rotation_acc_to<k>``: share of translations whose nearest
   (pixel MSE) among the rotations of their own source image by every angle of the task is the
-  rotation by a_k (chance 1 / number of angles); ``rotation_mse_to<k>``: MSE to that rotation.
+  rotation by a_k (chance 1 / number of angles); ``rotation_mse_to<k>``: MSE to that rotation;
+  ``rotation_nearest<a>_to<k>``: share whose nearest is the rotation by angle a (every angle of
+  the task, so a failed translation shows which rotation it stayed at).
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ def rotated_translation(method, task: TaskData, seed: int) -> dict:
             real = clf(task.test.x[test_k].flatten(1)).argmax(1)
             out[f"digit_acc_real{k}"] = float((real == task.test.y[test_k]).double().mean())
         mse = ((candidates - t.unsqueeze(0)) ** 2).flatten(2).mean(2)  # [A, n]
-        out[f"rotation_acc_to{k}"] = float((mse.argmin(0) == k).double().mean())
+        nearest = mse.argmin(0)
+        out[f"rotation_acc_to{k}"] = float((nearest == k).double().mean())
+        for j, angle in enumerate(angles):
+            out[f"rotation_nearest{angle:g}_to{k}"] = float((nearest == j).double().mean())
         out[f"rotation_mse_to{k}"] = float(mse[k].mean())
     return out
