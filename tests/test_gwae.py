@@ -232,3 +232,14 @@ def test_ood_roc_auroc_of_separated_and_identical_scores():
     auroc, tpr = ood_roc(torch.tensor([0.0, 1.0]), torch.tensor([2.0, 3.0]))
     assert auroc == 1.0 and tpr[-1] == 1.0
     assert ood_roc(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 1.0]))[0] == 0.5
+
+
+def test_fig3_gwae_weighs_reconstruction_like_the_vaub_rows(gen):
+    """fig3's λ_W makes λ_W L_W equal the other rows' Gaussian NLL (std 0.1) up to its constant."""
+    from benchmarks.experiments.fig3 import GWAE_SETTINGS, SHARED_SETTINGS
+    from saub.objective import reconstruction_nll
+
+    x, x_hat = torch.randn(32, 2, generator=gen), torch.randn(32, 2, generator=gen)
+    std = SHARED_SETTINGS["obs_std"]
+    nll = reconstruction_nll(x, x_hat, "gaussian", std).mean() - math.log(2 * math.pi * std**2)
+    assert GWAE_SETTINGS["lambda_w"] * reconstruction_loss(x, x_hat) == pytest.approx(float(nll), rel=1e-6)
