@@ -243,3 +243,13 @@ def test_fig3_gwae_weighs_reconstruction_like_the_vaub_rows(gen):
     std = SHARED_SETTINGS["obs_std"]
     nll = reconstruction_nll(x, x_hat, "gaussian", std).mean() - math.log(2 * math.pi * std**2)
     assert GWAE_SETTINGS["lambda_w"] * reconstruction_loss(x, x_hat) == pytest.approx(float(nll), rel=1e-6)
+
+
+def test_table1_lambda_h_is_the_authors_code_entropy_weight(gen):
+    """table1's λ_H on R_H has the gradient of the authors' 0.03 × (-Σ log σ²) (settings/gwae.yaml)."""
+    from benchmarks.experiments.table1 import GWAE_DIGITS
+
+    logvar = torch.randn(16, 64, generator=gen, dtype=torch.float64, requires_grad=True)
+    (ours,) = torch.autograd.grad(-GWAE_DIGITS["lambda_h"] * encoder_entropy(logvar), logvar)
+    (code,) = torch.autograd.grad(0.03 * (-logvar.sum(1)).mean(), logvar)
+    torch.testing.assert_close(ours, code, rtol=1e-12, atol=1e-15)
