@@ -48,6 +48,8 @@ def latex_table(table: Table) -> str:
 
 
 def _provenance_lines(records: list[dict]) -> list[str]:
+    if not records:
+        return ["- records: 0 (no cell of this profile has run)"]
     commits = sorted({(r.get("provenance") or {}).get("git_commit") or "unknown" for r in records})
     torch_v = sorted({(r.get("provenance") or {}).get("torch") or "?" for r in records})
     wall = sum(r.get("wall_time_s", 0.0) for r in records)
@@ -102,9 +104,9 @@ def write_report(experiment: Experiment, records: list[dict], profile: str,
     absent = experiment.absent(profile)
     if absent:
         lines += ["## Not run: data absent", ""]
-        lines += [f"- **{part}**: data absent. " + " ".join(machine_free(why).split())
-                  for part, why in absent.items()]
-        lines.append("")
+        for part, why in absent.items():
+            lines += [f"- **{part}**: data absent.", "", "  ```"]
+            lines += [f"  {line}" for line in machine_free(why).splitlines()] + ["  ```", ""]
     if failed:
         lines += ["## Failed cells", ""]
         lines += [f"- `{r['cell_id']}`: {r.get('error')}" for r in failed]

@@ -50,6 +50,9 @@ def test_absent_fairface_gives_no_cells_and_a_data_absent_page(tmp_path, monkeyp
     assert "## Not run: data absent" in page and "**FairFace (all cells)**: data absent." in page
     assert "$SAUB_DATA/fairface" in page and str(tmp_path / "empty") not in page  # machine-free page
     assert "| SAUB (no SP) | saub     | data absent" in page and "0 finished cells" in page
+    # the error keeps its lines (one per missing file) inside a code block; folders end in "/"
+    assert "\n      train/  no direct download URL" in page and "\n  ```\n" in page
+    assert "- records: 0 (no cell of this profile has run)" in page
 
 
 def test_presence_probes(tmp_path):

@@ -111,12 +111,12 @@ def celeba_missing(folder: str | Path | None = None, root=None) -> DatasetMissin
     """The error :func:`load_celeba_index` would raise for absent files, or ``None``: a cheap probe
     (two ``exists`` calls) for experiments that skip CelebA cells when the data is not here."""
     folder = Path(folder) if folder is not None else celeba_folder(root=root)
-    absent = [name for name in (IMAGES, ATTR) if not (folder / name).exists()]
+    absent = [name for name in (f"{IMAGES}/", ATTR) if not (folder / name).exists()]
     if not absent:
         return None
     spec = get_dataset(DATASET)
     return DatasetMissingError(
-        [MissingFile(DATASET, name, folder / name, (), spec.homepage) for name in absent],
+        [MissingFile(DATASET, name, folder / name.rstrip("/"), (), spec.homepage) for name in absent],
         what=f"CelebA ({', '.join(absent)})",
         cache_note=cache_note(root),
     )

@@ -61,11 +61,11 @@ def fairface_missing(
     if split not in LABELS:
         raise ValueError(f"FairFace split must be one of {', '.join(LABELS)}; got {split!r}")
     folder = Path(folder) if folder is not None else fairface_folder(root)
-    absent = [name for name in (LABELS[split], split) if not (folder / name).exists()]
+    absent = [name for name in (LABELS[split], f"{split}/") if not (folder / name).exists()]
     if not absent:
         return None
     return DatasetMissingError(
-        [MissingFile("fairface", name, folder / name, (), HOMEPAGE) for name in absent],
+        [MissingFile("fairface", name, folder / name.rstrip("/"), (), HOMEPAGE) for name in absent],
         what=f"FairFace ({', '.join(absent)})",
         cache_note=cache_note(root),
     )
