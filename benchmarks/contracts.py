@@ -32,6 +32,7 @@ class Split:
 
     x: Tensor
     d: Tensor
+    #: Labels ``[N]``, or factors of variation ``[N, V]`` where a task has those (``shapes3d``).
     y: Tensor | None = None
     emb: Tensor | None = None
 

@@ -281,3 +281,24 @@ def rounded(t: torch.Tensor | Any, digits: int = 4) -> Any:
 
     return np.round(np.asarray(t.detach().cpu() if isinstance(t, torch.Tensor) else t, dtype=float),
                     digits).tolist()
+
+
+class DataBoundExperiment(Experiment):
+    """An experiment whose every cell needs one dataset that may not be on this machine (FairFace,
+    CelebA, 3D Shapes): when :meth:`missing_data` names what is missing, the grid has no cells
+    and the page lists ``"<data> (all cells)"`` under "Not run: data absent"."""
+
+    #: The dataset's name as the page shows it.
+    data: str = ""
+
+    def missing_data(self) -> str | None:
+        """What is missing and where it belongs (the loader's error text), or ``None``."""
+        raise NotImplementedError
+
+    def absent(self, profile: str) -> dict[str, str]:
+        why = self.missing_data()
+        return {f"{self.data} (all cells)": why} if why else {}
+
+    def cells(self, profile: str, seeds: list[int] | None = None) -> list[Cell]:
+        """The whole grid, or none while the data is absent."""
+        return [] if self.absent(profile) else super().cells(profile, seeds)

@@ -23,8 +23,8 @@ TORCHVISION_MD5 = {
 
 def test_expected_datasets_and_layout():
     assert set(DATASETS) == {"mnist-pickle", "mnist-idx", "usps-libsvm", "usps-h5", "adult", "german",
-                             "celeba"}
-    assert {s.subdir for s in DATASETS.values()} == {"mnist", "usps", "adult", "german", "celeba"}
+                             "celeba", "shapes3d"}
+    assert {s.subdir for s in DATASETS.values()} == {"mnist", "usps", "adult", "german", "celeba", "shapes3d"}
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))

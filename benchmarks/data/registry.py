@@ -12,6 +12,9 @@ canonical source publishes:
 * ``usps.t.bz2``: its MD5 equals torchvision's (``8ea070ee…``); the SHA-256 recorded here was
   computed from that same file.
 * CelebA's annotation files and image zip: MD5 only, as torchvision publishes them.
+* ``3dshapes.h5``: the SHA-256 (and size, 267,573,662 bytes) that TensorFlow Datasets lists for
+  its URL (``shapes3d/checksums.tsv``); the MD5 is the one the GWAE authors' toolkit (vaetc) and
+  disent check. No copy was at hand to confirm either.
 * MNIST's four IDX files and LIBSVM's ``usps.bz2``: MD5 only, as torchvision publishes them; no
   copy was at hand to compute a SHA-256. (TensorFlow Datasets lists SHA-256s for the IDX files
   of the ``storage.googleapis.com/cvdf-datasets`` mirror; unconfirmed here, so not used.)
@@ -179,6 +182,15 @@ DATASETS: dict[str, DatasetSpec] = {
             "publishes",
             "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
             notes="Hosted on Google Drive / Baidu: no direct download URL.",
+        ),
+        DatasetSpec(
+            "shapes3d", "shapes3d",
+            (FileSpec("3dshapes.h5", ("https://storage.googleapis.com/3d-shapes/3dshapes.h5",),
+                      sha256="0a0f6ed98baff276a50f3a081a7434d788da63cb135a98189b2a5b5769be1785",
+                      md5="099a2078d58cec4daad0702c55d06868",
+                      description="HDF5: images uint8 [480000,64,64,3], labels float64 [480000,6]"),),
+            "3D Shapes (Burgess & Kim 2018): 480,000 renderings, every combination of 6 factors once",
+            "https://github.com/deepmind/3d-shapes",
         ),
     )
 }

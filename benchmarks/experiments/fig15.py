@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.contracts import Budget, TaskData
 from benchmarks.data.fairface import fairface_missing
-from benchmarks.experiment import Cell, Experiment, Profile, Row, register_experiment, rounded
+from benchmarks.experiment import DataBoundExperiment, Profile, Row, register_experiment, rounded
 from benchmarks.experiments.table1 import VAUB_DIGITS
 from benchmarks.metrics.translation import domain_rows, translate_images
 from benchmarks.plotting import image_grid
@@ -35,14 +35,14 @@ ROWS = [
     Row("VAUB", "vaub", {**VAUB_DIGITS, "gw": "none"}),
 ]
 DOMAINS = ("male", "female")
-DATA = "FairFace (all cells)"
 #: Held-out faces per direction in the figure (Fig. 16 shows 3 per direction).
 N_SHOWN = 6
 
 
 @register_experiment
-class Fig15(Experiment):
+class Fig15(DataBoundExperiment):
     name = "fig15"
+    data = "FairFace"
     title = "FairFace male ↔ female translation, SAUB without SP vs. VAUB (App. K, Fig. 15-16)"
     description = __doc__.split("\n\n", 1)[1]
     task = "fairface-gender"
@@ -63,13 +63,9 @@ class Fig15(Experiment):
     }
     paper = {"figures": "Fig. 15 (handpicked) and Fig. 16 (random) are images only; no numbers"}
 
-    def absent(self, profile: str) -> dict[str, str]:
+    def missing_data(self) -> str | None:
         why = fairface_missing("train")
-        return {DATA: str(why)} if why else {}
-
-    def cells(self, profile: str, seeds: list[int] | None = None) -> list[Cell]:
-        """Every cell needs FairFace: none when it is absent (the report says so)."""
-        return [] if self.absent(profile) else super().cells(profile, seeds)
+        return str(why) if why else None
 
     def artifacts(self, method, task: TaskData) -> dict:
         """Fig. 16's rows per direction: held-out originals, reconstructions, translations."""
