@@ -90,8 +90,26 @@ def _version(module: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def provenance(threads: int, data_checksums: dict[str, str] | None = None) -> dict[str, Any]:
-    """Where and with what a record was made (DESIGN.md, "Records")."""
+    """Where and with what a record was made (DESIGN.md, "Records").
+
+    Same seed, same machine: identical records. Across machines whose CPUs take other vector
+    kernels (``cpu_capability``: torch's dispatch level, e.g. AVX2 vs AVX512), float rounding
+    differs and metrics can move in their third or fourth decimal (seen on two hosts of this
+    project for the gwae-mnist VAE cells), so both the model and the dispatch level are kept.
+    """
     import torch
 
     return {
@@ -103,6 +121,8 @@ def provenance(threads: int, data_checksums: dict[str, str] | None = None) -> di
         "scikit_learn": _version("sklearn"),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": "cpu",
         "threads": threads,
         "data_checksums": data_checksums or {},

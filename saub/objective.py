@@ -51,6 +51,17 @@ def reconstruction_nll(x: Tensor, out: Tensor, likelihood: str = "gaussian", obs
     raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
 
 
+def likelihood_mean(out: Tensor, likelihood: str = "gaussian") -> Tensor:
+    """E[x | z] of p(x|z) from the decoder output ``out``: ``out`` itself (gaussian: it is the mean)
+    or sigmoid(out) (bernoulli: ``out`` are logits). Reconstructions, translations and generated
+    images are this mean, in the data's own space."""
+    if likelihood == "gaussian":
+        return out
+    if likelihood == "bernoulli":
+        return torch.sigmoid(out)
+    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+
+
 def per_domain_sum(values: Tensor, d: Tensor) -> Tensor:
     """Σ_d mean_{i: d_i = d} values_i: the Σ_d E_q[·] of eq. 6 on a mixed batch."""
     total = values.new_zeros(())

@@ -94,3 +94,19 @@ def test_domain_adaptation_method_contract(name, digits_like_task, single_thread
 
 def test_domain_adaptation_methods_registered():
     assert {"dann", "adda"} <= set(DOMAIN_ADAPTATION)
+
+
+def test_bernoulli_vae_outputs_pixel_means_not_logits(digits_like_task):
+    """A Bernoulli decoder's reconstructions and translations are sigmoid(logits), in [0, 1]."""
+    task = digits_like_task
+    seed_everything(0)
+    entry = METHODS.get("vae-gaussian")
+    method = entry.build(entry.resolve({"likelihood": "bernoulli", "latent_dim": 4}), task)
+    method.fit(task.train.without_labels(), Budget(steps=2, batch_size=8), seed=0)
+    x, d = task.test.x[:6], task.test.d[:6]
+    with torch.no_grad():
+        logits = method.model.decode(method.encode(x, d), d)
+        logits_to_1 = method.model.translate(x, 0, 1)
+    assert logits.min() < 0  # the raw output is not a probability ...
+    torch.testing.assert_close(method.reconstruct(x, d), torch.sigmoid(logits))  # ... its mean is
+    torch.testing.assert_close(method.translate(x, 0, 1), torch.sigmoid(logits_to_1))

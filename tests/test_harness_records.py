@@ -140,8 +140,9 @@ def test_records_carry_provenance_config_and_timing(grid_run):
         rec = read_record(record_path(results, cell))
         prov = rec["provenance"]
         for key in ("git_commit", "git_dirty", "python", "torch", "numpy", "pot", "scikit_learn", "platform",
-                    "threads", "device", "data_checksums"):
+                    "threads", "device", "data_checksums", "cpu", "cpu_capability"):
             assert key in prov, key
+        assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["cpu"]
         assert prov["python"] == sys.version.split()[0] and prov["torch"] == torch.__version__
         assert prov["numpy"] == np.__version__ and prov["platform"] == platform.platform()
         assert prov["threads"] == cell.threads == 1

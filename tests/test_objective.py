@@ -13,6 +13,7 @@ from scipy.stats import multivariate_normal, norm
 from saub.objective import (
     VAUBTerms,
     gaussian_entropy,
+    likelihood_mean,
     per_domain_sum,
     reconstruction_nll,
     reparameterize,
@@ -108,6 +109,17 @@ def test_bernoulli_likelihood_is_bce_with_logits():
 def test_unknown_likelihood_raises():
     with pytest.raises(ValueError, match="gaussian"):
         reconstruction_nll(torch.zeros(2, 3), torch.zeros(2, 3), "laplace")
+    with pytest.raises(ValueError, match="bernoulli"):
+        likelihood_mean(torch.zeros(2, 3), "laplace")
+
+
+def test_likelihood_mean_is_the_distributions_mean():
+    """E[x|z]: the Gaussian's mean is the output itself, the Bernoulli's is sigmoid(logits)."""
+    logits = 4 * torch.randn(5, 1, 3, 3, generator=torch.Generator().manual_seed(2), dtype=DT)
+    bernoulli = torch.distributions.Bernoulli(logits=logits).mean
+    torch.testing.assert_close(likelihood_mean(logits, "bernoulli"), bernoulli, rtol=1e-12, atol=1e-15)
+    gaussian = torch.distributions.Normal(logits, 0.1).mean
+    assert torch.equal(likelihood_mean(logits, "gaussian"), gaussian)
 
 
 def test_per_domain_sum_unequal_counts():

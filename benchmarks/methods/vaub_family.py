@@ -24,6 +24,7 @@ from benchmarks.methods.sampling import balanced_batches
 from benchmarks.semantic import build_embedder, embed_split
 from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
+from saub.objective import likelihood_mean
 from saub.priors import MixtureOfGaussiansPrior, Prior, ScorePrior, StandardGaussianPrior, VampPrior
 from saub.training import AlternatingTrainer, Batch
 
@@ -144,14 +145,19 @@ class VAUBFamily(Method):
         self.model.eval()
         return batched(self._posterior_mean, x, d)
 
+    def decode_mean(self, z: Tensor, d: Tensor) -> Tensor:
+        """E[x | z, d]: the decoder's output through :func:`saub.objective.likelihood_mean` (a
+        Bernoulli decoder's logits become pixel probabilities)."""
+        return likelihood_mean(self.model.decode(z, d), self.config.likelihood)
+
     def reconstruct(self, x: Tensor, d: Tensor) -> Tensor:
         self.model.eval()
-        return batched(lambda xs, ds: self.model.decode(self._posterior_mean(xs, ds), ds), x, d)
+        return batched(lambda xs, ds: self.decode_mean(self._posterior_mean(xs, ds), ds), x, d)
 
     @torch.no_grad()
     def translate(self, x: Tensor, d_from: int, d_to: int) -> Tensor:
         self.model.eval()
-        return self.model.translate(x, d_from, d_to)
+        return likelihood_mean(self.model.translate(x, d_from, d_to), self.config.likelihood)
 
 
 register_method("vae-gaussian", VAUBFamily, "VAUB objective, fixed N(0, I) prior (eq. 6-7)",

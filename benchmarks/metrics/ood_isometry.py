@@ -114,8 +114,7 @@ def generated_pairs(method, n: int) -> tuple[Tensor, Tensor]:
         raise Unsupported(f"{type(method).__name__}: no sampler for generated pairs")
     method.model.eval()
     z = torch.randn(n, method.prior.latent_dim)
-    out = method.model.decode(z, torch.zeros(n, dtype=torch.int64))
-    return (torch.sigmoid(out) if method.config.likelihood == "bernoulli" else out), z
+    return method.decode_mean(z, torch.zeros(n, dtype=torch.int64)), z
 
 
 def distance_agreement(x: Tensor, z: Tensor) -> dict[str, float]:
