@@ -70,6 +70,8 @@ def cmd_run(args) -> int:
     todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile, seeds))
     print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run -> {results}")
+    for part, why in exp.absent(args.profile).items():
+        print(f"left out, data absent: {part}\n{why}", file=sys.stderr)
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
                   progress=not args.quiet)

@@ -44,6 +44,8 @@ def test_absent_fairface_gives_no_cells_and_a_data_absent_page(tmp_path, monkeyp
     assert "fairface_label_train.csv" in why and str(tmp_path / "empty" / "fairface") in why
     out = tmp_path / "reports"
     assert main(["run", "fig15", "--profile", "smoke", "--results", str(tmp_path / "r"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "left out, data absent: FairFace (all cells)" in err and "fairface_label_train.csv" in err
     results = ["--results", str(tmp_path / "r")]
     assert main(["report", "fig15", "--profile", "smoke", *results, "--out", str(out)]) == 0
     page = (out / "fig15.md").read_text()
