@@ -291,13 +291,14 @@ class DataBoundExperiment(Experiment):
     #: The dataset's name as the page shows it.
     data: str = ""
 
-    def missing_data(self) -> str | None:
-        """What is missing and where it belongs (the loader's error text), or ``None``."""
+    def missing_data(self) -> Exception | str | None:
+        """What is missing and where it belongs (the loader's missing-data error, or its text), or
+        ``None`` when the data is here."""
         raise NotImplementedError
 
     def absent(self, profile: str) -> dict[str, str]:
         why = self.missing_data()
-        return {f"{self.data} (all cells)": why} if why else {}
+        return {f"{self.data} (all cells)": str(why)} if why is not None else {}
 
     def cells(self, profile: str, seeds: list[int] | None = None) -> list[Cell]:
         """The whole grid, or none while the data is absent."""

@@ -84,6 +84,24 @@ def paired_difference_verdict(a: dict, b: dict) -> tuple[str, str]:
     return "inconclusive", evidence
 
 
+def metric_by_label(records: list[dict], key: str) -> dict[str, dict[int, float]]:
+    """Metric ``key`` of each record as ``{row label: {seed index: value}}`` (numeric values only)."""
+    out: dict[str, dict[int, float]] = {}
+    for r in records:
+        value = r["metrics"].get(key)
+        if isinstance(value, (int, float)):
+            out.setdefault(r["cell"]["label"], {})[r["cell"]["seed_index"]] = value
+    return out
+
+
+def paired_rows_verdict(records: list[dict], key: str, better: str, worse: str) -> tuple[str, str]:
+    """Verdict on "row ``better`` > row ``worse``" in metric ``key``, paired by seed."""
+    by = metric_by_label(records, key)
+    if better not in by or worse not in by:
+        return "inconclusive", "no runs"
+    return paired_difference_verdict(by[better], by[worse])
+
+
 def combine_verdicts(verdicts: Sequence[str]) -> str:
     """All parts supported -> supported; any contradicted -> contradicted; else inconclusive."""
     if verdicts and all(v == "supported" for v in verdicts):

@@ -9,7 +9,14 @@ import pytest
 from scipy import stats as st
 
 from benchmarks.experiment import VERDICTS
-from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize, threshold_verdict
+from benchmarks.stats import (
+    combine_verdicts,
+    metric_by_label,
+    paired_difference_verdict,
+    paired_rows_verdict,
+    summarize,
+    threshold_verdict,
+)
 
 
 @pytest.mark.parametrize("values", [[0.1, 0.5], [0.91, 0.93, 0.95, 0.97, 0.92], [3.0, -1.0, 2.5, 7.25],
@@ -124,3 +131,18 @@ def test_paired_difference_matches_scipy_paired_interval():
 ])
 def test_combine_verdicts(verdicts, expected):
     assert combine_verdicts(verdicts) == expected
+
+
+def _record(label, seed, **metrics):
+    return {"cell": {"label": label, "seed_index": seed}, "metrics": metrics}
+
+
+def test_metric_by_label_and_paired_rows_verdict():
+    records = [_record("a", s, m=1.0 + s, note="n/a") for s in range(3)]
+    records += [_record("b", s, m=0.5 + s + 0.01 * s) for s in range(3)] + [_record("c", 0, other=2.0)]
+    assert metric_by_label(records, "m") == {"a": {0: 1.0, 1: 2.0, 2: 3.0}, "b": {0: 0.5, 1: 1.51, 2: 2.52}}
+    assert metric_by_label(records, "note") == {}  # non-numeric values are left out
+    assert paired_rows_verdict(records, "m", "a", "b") == paired_difference_verdict(
+        {0: 1.0, 1: 2.0, 2: 3.0}, {0: 0.5, 1: 1.51, 2: 2.52})
+    assert paired_rows_verdict(records, "m", "a", "b")[0] == "supported"  # differences 0.5, 0.49, 0.48
+    assert paired_rows_verdict(records, "m", "a", "c") == ("inconclusive", "no runs")

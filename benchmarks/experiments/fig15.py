@@ -63,9 +63,8 @@ class Fig15(DataBoundExperiment):
     }
     paper = {"figures": "Fig. 15 (handpicked) and Fig. 16 (random) are images only; no numbers"}
 
-    def missing_data(self) -> str | None:
-        why = fairface_missing("train")
-        return str(why) if why else None
+    def missing_data(self) -> Exception | None:
+        return fairface_missing("train")
 
     def artifacts(self, method, task: TaskData) -> dict:
         """Fig. 16's rows per direction: held-out originals, reconstructions, translations."""

@@ -22,7 +22,6 @@ distances are a weaker guide than CLIP's might be.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.contracts import Budget, TaskData
@@ -32,7 +31,7 @@ from benchmarks.metrics.translation import domain_rows, translate_images
 from benchmarks.plotting import image_grid
 from benchmarks.report import Page, Table
 from benchmarks.semantic import describe_space
-from benchmarks.stats import combine_verdicts, summarize, threshold_verdict
+from benchmarks.stats import combine_verdicts, metric_by_label, summarize, threshold_verdict
 
 ANGLES = (0, 30, 60)
 ROWS = [
@@ -53,16 +52,6 @@ COLUMNS = {
 }
 
 
-def metric_by(records: list[dict], key: str) -> dict[str, dict[int, float]]:
-    """row label -> {seed index: metric}."""
-    out: dict[str, dict[int, float]] = defaultdict(dict)
-    for r in records:
-        value = r["metrics"].get(key)
-        if isinstance(value, float):
-            out[r["cell"]["label"]][r["cell"]["seed_index"]] = value
-    return out
-
-
 NEAREST_HEADER = "nearest rotation: share at " + " / ".join(f"{a}°" for a in ANGLES)
 
 
@@ -70,7 +59,7 @@ def nearest_rotation_shares(records: list[dict], label: str, k: int) -> str:
     """Mean over seeds of the share of translations to domain ``k`` nearest to each angle's rotation."""
     means = []
     for angle in ANGLES:
-        values = list(metric_by(records, f"rotation_nearest{angle}_to{k}").get(label, {}).values())
+        values = list(metric_by_label(records, f"rotation_nearest{angle}_to{k}").get(label, {}).values())
         if not values:
             return "–"
         means.append(f"{sum(values) / len(values):.2f}")
@@ -83,7 +72,7 @@ def _most(key: str):
     def check(records):
         parts = []
         for k, angle in enumerate(ANGLES[1:], 1):
-            values = [v for by in metric_by(records, f"{key}_to{k}").values() for v in by.values()]
+            values = [v for by in metric_by_label(records, f"{key}_to{k}").values() for v in by.values()]
             parts.append((angle, *threshold_verdict(values, MOST)))
         evidence = "; ".join(f"to {a}°: {v} ({e})" for a, v, e in parts)
         return combine_verdicts([v for _, v, _ in parts]), evidence
@@ -135,11 +124,12 @@ class Fig8(Experiment):
             for k, angle in enumerate(ANGLES[1:], 1):
                 cells = [f"{row.label} ({describe_space(SP_SPACE)})", f"0° → {angle}°"]
                 for key in COLUMNS:
-                    values = metric_by(records, f"{key}{k}").get(row.label, {})
+                    values = metric_by_label(records, f"{key}{k}").get(row.label, {})
                     cells.append(summarize(list(values.values())).fmt(3))
                 cells.append(nearest_rotation_shares(records, row.label, k))
                 rows.append(cells)
-        mse = summarize([v for by in metric_by(records, "test_recon_mse").values() for v in by.values()])
+        recon = metric_by_label(records, "test_recon_mse")
+        mse = summarize([v for by in recon.values() for v in by.values()])
         table = Table("Translations of 0° test digits, mean ± std over seeds",
                       ["model", "translation", *COLUMNS.values(), NEAREST_HEADER], rows,
                       note=f"Chance: digit 0.1, rotation 1/{len(ANGLES)}. Reconstruction MSE (all test "

@@ -37,11 +37,10 @@ from pathlib import Path
 from benchmarks.contracts import Budget, TaskData
 from benchmarks.data.celeba import celeba_missing
 from benchmarks.experiment import Claim, DataBoundExperiment, Profile, Row, register_experiment, rounded
-from benchmarks.experiments.gwae_mnist import _metric_by, _paired
 from benchmarks.metrics.ood_isometry import generated_pairs
 from benchmarks.plotting import image_grid
 from benchmarks.report import Page, Table
-from benchmarks.stats import summarize
+from benchmarks.stats import metric_by_label, paired_rows_verdict, summarize
 
 SHARED = {"latent_dim": 64, "hidden": 256}
 VAE = {**SHARED, "likelihood": "gaussian", "obs_std": 1.0, "beta": 1.0, "gw": "none",
@@ -83,7 +82,7 @@ PAPER = {
 
 
 def _check_psnr(records: list[dict]) -> tuple[str, str]:
-    verdict, evidence = _paired(records, "test_psnr", "GWAE (NP)", "VAE")
+    verdict, evidence = paired_rows_verdict(records, "test_psnr", "GWAE (NP)", "VAE")
     return verdict, f"GWAE (NP) − VAE test PSNR (dB): {evidence}"
 
 
@@ -138,7 +137,7 @@ class GWAECeleba(DataBoundExperiment):
     # ----------------------------------------------------------------- report
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
         no_run = "data absent" if self.absent(profile) else "not run"
-        psnr, pooled = _metric_by(records, "test_psnr"), _metric_by(records, "test_psnr_pooled")
+        psnr, pooled = metric_by_label(records, "test_psnr"), metric_by_label(records, "test_psnr_pooled")
         rows = []
         for row in self.rows:
             ours = [summarize(list(m.get(row.label, {}).values())) for m in (psnr, pooled)]

@@ -19,7 +19,6 @@ The paper's DAGMM row of Fig. 3 is not reproduced (no DAGMM in the suite).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,13 @@ from benchmarks.experiment import Claim, Experiment, Profile, Row, register_expe
 from benchmarks.metrics.ood_isometry import OOD_SETS, ROC_GRID, anomaly_scores, ood_inputs, ood_roc
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
-from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
+from benchmarks.stats import (
+    combine_verdicts,
+    metric_by_label,
+    paired_difference_verdict,
+    paired_rows_verdict,
+    summarize,
+)
 
 DISPLAY = {"vae": "VAE", "gwae-gmp": "GWAE (GMP)", "gwae-np": "GWAE (NP)"}
 SHARED = {"latent_dim": 16, "hidden": 256}
@@ -46,31 +51,15 @@ PAPER = {
 GW_TAIL = 0.1
 
 
-def _metric_by(records: list[dict], key: str) -> dict[str, dict[int, float]]:
-    """row label -> {seed index: metric}."""
-    out: dict[str, dict[int, float]] = defaultdict(dict)
-    for r in records:
-        value = r["metrics"].get(key)
-        if isinstance(value, (int, float)):
-            out[r["cell"]["label"]][r["cell"]["seed_index"]] = value
-    return out
-
-
-def _paired(records: list[dict], key: str, better: str, worse: str) -> tuple[str, str]:
-    by = _metric_by(records, key)
-    if better not in by or worse not in by:
-        return "inconclusive", "no runs"
-    return paired_difference_verdict(by[better], by[worse])
-
-
 def _check_ood(records):
-    parts = [(name, *_paired(records, f"auroc_{name}", "gwae-gmp", "vae")) for name in OOD_SETS]
+    parts = [(name, *paired_rows_verdict(records, f"auroc_{name}", "gwae-gmp", "vae")) for name in OOD_SETS]
     evidence = "; ".join(f"{n}: {v} ({e})" for n, v, e in parts)
     return combine_verdicts([v for _, v, _ in parts]), evidence
 
 
 def _check_isometry(records):
-    parts = [(lab, *_paired(records, "gen_pearson", lab, "vae")) for lab in ("gwae-np", "gwae-gmp")]
+    parts = [(lab, *paired_rows_verdict(records, "gen_pearson", lab, "vae"))
+             for lab in ("gwae-np", "gwae-gmp")]
     evidence = "; ".join(f"{DISPLAY[lab]} − VAE: {v} ({e})" for lab, v, e in parts)
     return combine_verdicts([v for _, v, _ in parts]), evidence
 
@@ -145,7 +134,7 @@ generated samples (``gen_*``, the paper's Fig. 1b / 4 quantity) and of 150 encod
         labels = [lab for lab in DISPLAY if any(r["cell"]["label"] == lab for r in records)]
         ood_rows = []
         for lab in labels:
-            cells = [_metric_by(records, f"auroc_{n}").get(lab, {}) for n in OOD_SETS]
+            cells = [metric_by_label(records, f"auroc_{n}").get(lab, {}) for n in OOD_SETS]
             ood_rows.append([DISPLAY[lab], *(summarize(list(c.values())).fmt(3) for c in cells),
                              "ROC curve only" if lab != "gwae-np" else "not in Fig. 3"])
         ood = Table("OoD detection: AUROC of MNIST test vs. each OoD set (mean ± std over seeds)",
@@ -153,7 +142,7 @@ generated samples (``gen_*``, the paper's Fig. 1b / 4 quantity) and of 150 encod
                     note=PAPER["ood"] + " Our OoD sets are substitutes (see the description).")
         iso_keys = ("gen_pearson", "gen_spearman", "gen_rel_error", "enc_pearson", "enc_rel_error",
                     "test_recon_mse")
-        iso_rows = [[DISPLAY[lab], *(summarize(list(_metric_by(records, k).get(lab, {}).values())).fmt(3)
+        iso_rows = [[DISPLAY[lab], *(summarize(list(metric_by_label(records, k).get(lab, {}).values())).fmt(3)
                                      for k in iso_keys)] for lab in labels]
         iso = Table("Isometry and reconstruction (mean ± std over seeds)",
                     ["model", "generated: Pearson", "generated: Spearman", "generated: rel. error",

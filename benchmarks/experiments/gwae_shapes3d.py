@@ -21,7 +21,6 @@ without ``3dshapes.h5`` the experiment has no cells and its page says "data abse
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.contracts import Budget
@@ -29,7 +28,7 @@ from benchmarks.data.shapes3d import shapes3d_missing
 from benchmarks.experiment import Claim, DataBoundExperiment, Profile, Row, register_experiment
 from benchmarks.experiments.gwae_mnist import GWAE, VAE
 from benchmarks.report import Page, Table
-from benchmarks.stats import paired_difference_verdict, summarize
+from benchmarks.stats import metric_by_label, paired_rows_verdict, summarize
 
 SCORES = {"D": "dci_d", "C": "dci_c", "I": "dci_i"}
 #: Table 1 of the seed: row -> (mean, standard error of the mean) of D, C, I. The rows above
@@ -48,22 +47,16 @@ ROWS = [
 LABELS = [r.label for r in ROWS]
 
 
-def dci_by(records: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
-    """(row label, score D | C | I) -> {seed index: value}."""
-    out: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for r in records:
-        for score, key in SCORES.items():
-            value = r["metrics"].get(key)
-            if isinstance(value, (int, float)):
-                out[(r["cell"]["label"], score)][r["cell"]["seed_index"]] = value
-    return out
+def dci_by(records: list[dict]) -> dict[str, dict[str, dict[int, float]]]:
+    """score D | C | I -> {row label: {seed index: value}}."""
+    return {score: metric_by_label(records, key) for score, key in SCORES.items()}
 
 
 def _table_row(label: str, by, absent: bool) -> list[str]:
     """One row of the page's table: per score the paper's number, ours and their difference."""
     paper, cells = PAPER.get(label), [label]
     for j, score in enumerate(SCORES):
-        ours = summarize(list(by.get((label, score), {}).values()))
+        ours = summarize(list(by[score].get(label, {}).values()))
         if label not in LABELS:
             shown = "not in the suite"
         else:
@@ -74,8 +67,7 @@ def _table_row(label: str, by, absent: bool) -> list[str]:
 
 
 def _check_d(records: list[dict]) -> tuple[str, str]:
-    by = dci_by(records)
-    return paired_difference_verdict(by.get(("GWAE (FNP)", "D"), {}), by.get(("VAE", "D"), {}))
+    return paired_rows_verdict(records, SCORES["D"], "GWAE (FNP)", "VAE")
 
 
 @register_experiment
@@ -103,9 +95,8 @@ class GWAEShapes3D(DataBoundExperiment):
     claims = [Claim("C1", "GWAE (FNP) disentangles 3D Shapes better than a VAE: higher DCI-D (Table 1)",
                     _check_d)]
 
-    def missing_data(self) -> str | None:
-        why = shapes3d_missing()
-        return str(why) if why else None
+    def missing_data(self) -> Exception | None:
+        return shapes3d_missing()
 
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
         by, absent = dci_by(records), bool(self.absent(profile))
