@@ -40,9 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.data.checksums import file_digests
 from benchmarks.data.errors import DataFormatError, DatasetMissingError
-from benchmarks.data.fetch import ensure_file, missing_file
+from benchmarks.data.fetch import dataset_checksums, ensure_file, missing_file
 from benchmarks.data.registry import cache_note, file_path
 from saub.seeding import derive_seed
 
@@ -191,4 +190,4 @@ def load_shapes3d(root=None, download: bool = False) -> Shapes3D:
             raise DataFormatError(f"{path}: images must be uint8 [N, 64, 64, 3] with N = {len(labels)} "
                                   f"label rows, got {images.dtype} {list(images.shape)}")
     check_labels(labels, path)
-    return Shapes3D(path, labels, {f"{DATASET}/{FILENAME}": "sha256:" + file_digests(path)["sha256"]})
+    return Shapes3D(path, labels, {f"{DATASET}/{k}": v for k, v in dataset_checksums(DATASET, root).items()})
