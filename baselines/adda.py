@@ -98,6 +98,8 @@ class ADDA(Method):
         self.classifier = mlp(c.latent_dim, c.cls_hidden, n_classes, 2)
         self.target_encoder = copy.deepcopy(self.source_encoder)
         self.discriminator = mlp(c.latent_dim, c.disc_hidden, 1, c.disc_layers + 1)
+        #: Stage 2 (adversarial adaptation) has started.
+        self.adapting = False
         self.nets = nn.ModuleDict({"source": self.source_encoder, "classifier": self.classifier,
                                    "target": self.target_encoder, "disc": self.discriminator})
 
@@ -117,8 +119,18 @@ class ADDA(Method):
         opt.step()
         return loss.item()
 
+    def finish_fit(self, train: Split) -> None:
+        """Before stage 2 the target encoder is M_s itself (a checkpoint in stage 1 evaluates that)."""
+        if not self.adapting:
+            self.start_adaptation()
+
+    def loss_weights(self) -> dict[str, float]:
+        """Stage 1: the source classifier's loss; stage 2: L_D (discriminator) and L_M (mapping)."""
+        return {"cls_loss": 1.0, "disc_loss": 1.0, "mapping_loss": 1.0}
+
     def start_adaptation(self) -> None:
         """Freeze M_s and C, and initialise M_t as a copy of M_s."""
+        self.adapting = True
         self.source_encoder.eval()
         self.classifier.eval()
         for p in [*self.source_encoder.parameters(), *self.classifier.parameters()]:
@@ -157,21 +169,23 @@ class ADDA(Method):
         opt = torch.optim.Adam([*self.source_encoder.parameters(), *self.classifier.parameters()],
                                lr=c.pretrain_lr)
         bar = tqdm(total=budget.steps, desc="adda", leave=False, disable=not budget.progress)
-        for _ in range(n1):
+        for step in range(n1):
             b_xs, b_ys, _ = next(batches)
             for k, v in zip(curves, (1, self.pretrain_step(b_xs, b_ys, opt), nan, nan)):
                 curves[k].append(v)
             bar.update()
+            self.at_step(step + 1)
         self.start_adaptation()
         betas = (c.beta1, 0.999)
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas)
         opt_m = torch.optim.Adam(self.target_encoder.parameters(), lr=c.lr, betas=betas)
-        for _ in range(n2):
+        for step in range(n1, n1 + n2):
             b_xs, _, b_xt = next(batches)
             loss_d, loss_m = self.adapt_step(b_xs, b_xt, opt_d, opt_m)
             for k, v in zip(curves, (2, nan, loss_d, loss_m)):
                 curves[k].append(v)
             bar.update()
+            self.at_step(step + 1)
         bar.close()
         self.nets.eval()
         return curves

@@ -91,6 +91,10 @@ class CVIB(FairRepresentation):
                 "kl_pairwise": pairwise_gaussian_kl(mean, logvar).mean(),
                 "pred": labelled_cross_entropy(self.predictor(z), y)}
 
+    def loss_weights(self) -> dict[str, float]:
+        c = self.config
+        return {"recon_nll": 1 + c.lambda_, "kl_prior": c.beta, "kl_pairwise": c.lambda_, "pred": c.alpha}
+
     def train_step(self, x: Tensor, d: Tensor, y: Tensor) -> dict[str, float]:
         c = self.config
         parts = self.losses(x, d, y)

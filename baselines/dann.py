@@ -183,9 +183,14 @@ class DANN(Method):
         for step in tqdm(range(budget.steps), desc="dann", leave=False, disable=not budget.progress):
             p = step / budget.steps
             history.append(self.train_step(*next(batches), p))
+            self.at_step(step + 1)
         self.nets.eval()
         keys = history[0].keys() if history else []
         return {k: [h[k] for h in history] for k in keys}
+
+    def loss_weights(self) -> dict[str, float]:
+        """The step's objective: label loss + domain loss (reversed by λ_p for G_f)."""
+        return {"cls_loss": 1.0, "domain_loss": 1.0}
 
     def encode(self, x: Tensor, d: Tensor) -> Tensor:
         self.nets.eval()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from benchmarks.contracts import Budget, Method, Split, batched
+from benchmarks.contracts import Budget, Method, Split, Unsupported, batched
 from saub.networks import make_encoder
 
 UNLABELLED = -1
@@ -127,6 +127,12 @@ class FairRepresentation(Method):
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.encoder(x)
 
+    def posterior_moments(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        if not self.gaussian_encoder:
+            raise Unsupported(f"{type(self).__name__} has a deterministic encoder")
+        self.nets.eval()
+        return self.posterior(x)
+
     def representation(self, x: Tensor, d: Tensor) -> Tensor:
         return self.posterior(x)[0]
 
@@ -142,9 +148,10 @@ class FairRepresentation(Method):
         history: list[dict[str, float]] = []
         self.nets.train()
         name = type(self).__name__
-        for _ in tqdm(range(budget.steps), desc=name, leave=False, disable=not budget.progress):
+        for step in tqdm(range(budget.steps), desc=name, leave=False, disable=not budget.progress):
             rows = next(batches)
             history.append(self.train_step(train.x[rows], train.d[rows], y[rows]))
+            self.at_step(step + 1)
         self.nets.eval()
         keys = history[0].keys() if history else []
         return {k: [h[k] for h in history] for k in keys}

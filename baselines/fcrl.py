@@ -113,6 +113,10 @@ class FCRL(FairRepresentation):
                 "kl": kl_to_standard_normal(mean, logvar).mean(),
                 "mi": conditional_infonce(self.critic.scores(x, z, d), d).mean()}
 
+    def loss_weights(self) -> dict[str, float]:
+        c = self.config
+        return {"pred": 1.0, "kl": c.effective_beta, "mi": -c.lambda_}
+
     def train_step(self, x: Tensor, d: Tensor, y: Tensor) -> dict[str, float]:
         c = self.config
         parts = self.losses(x, d, y)

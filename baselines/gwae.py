@@ -227,14 +227,25 @@ class GWAE(Method):
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
         gen = torch.Generator().manual_seed(seed)
         batches = balanced_batches(train, budget.batch_size, gen)
-        history = [self.train_step(next(batches).x)
-                   for _ in tqdm(range(budget.steps), desc="gwae", leave=False, disable=not budget.progress)]
+        history = []
+        for step in tqdm(range(budget.steps), desc="gwae", leave=False, disable=not budget.progress):
+            history.append(self.train_step(next(batches).x))
+            self.at_step(step + 1)
         self.main.eval()
         self.critic.eval()
         keys = history[0].keys() if history else []
         return {k: [h[k] for h in history] for k in keys}
 
+    def loss_weights(self) -> dict[str, float]:
+        """eq. 13: L_GW + λ_W L_W + λ_D L_D − λ_H R_H."""
+        c = self.config
+        return {"gw": 1.0, "w": c.lambda_w, "d": c.lambda_d, "h": -c.lambda_h}
+
     # ---------------------------------------------------------------- capabilities
+    def posterior_moments(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        self.main.eval()
+        return self.encoder(x)
+
     def _mean(self, x: Tensor, _d: Tensor | None = None) -> Tensor:
         return self.encoder(x)[0]
 

@@ -82,6 +82,10 @@ class LAFTR(FairRepresentation):
                 "recon": (recon - x).flatten(1).pow(2).sum(1).mean(),
                 "adv": dp_adversary_objective(self.adversary(z).squeeze(1), d)}
 
+    def loss_weights(self) -> dict[str, float]:
+        c = self.config
+        return {"cls": 1.0, "recon": c.alpha, "adv": c.gamma}
+
     def train_step(self, x: Tensor, d: Tensor, y: Tensor) -> dict[str, float]:
         c = self.config
         self.adversary.train()

@@ -45,6 +45,9 @@ class UnfairMLP(FairRepresentation):
     def logits(self, x: Tensor, d: Tensor) -> Tensor:
         return self.head(self.body(x))
 
+    def loss_weights(self) -> dict[str, float]:
+        return {"loss": 1.0}
+
     def train_step(self, x: Tensor, d: Tensor, y: Tensor) -> dict[str, float]:
         loss = labelled_cross_entropy(self.logits(x, d), y)
         self.step(loss)

@@ -99,6 +99,34 @@ class Method(ABC):
     def reconstruct(self, x: Tensor, d: Tensor) -> Tensor:
         raise Unsupported(f"{type(self).__name__} cannot reconstruct")
 
+    def posterior_moments(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mean, logvar)`` ``[N, latent_dim]`` each of a Gaussian posterior q(z|x, d), for the
+        collapse diagnostic (:func:`benchmarks.diagnostics.active_units`); eval mode."""
+        raise Unsupported(f"{type(self).__name__} has no Gaussian posterior")
+
+    def loss_weights(self) -> dict[str, float]:
+        """Weight of each logged training curve in the objective the method minimises (curve name ->
+        weight, sign included), for :func:`benchmarks.diagnostics.loss_shares`; ``{}``: not declared."""
+        return {}
+
+    # ------------------------------------------------------------- checkpoints within fit
+    def watch(self, steps, callback) -> None:
+        """Ask :meth:`at_step` to call ``callback(self, step)`` after each training step in ``steps``
+        (the harness's learning-curve checkpoints); ``watch((), None)`` stops watching."""
+        self._watched = (frozenset(steps), callback) if callback is not None else None
+
+    def at_step(self, step: int) -> None:
+        """Called by every training loop after its ``step``-th step (1-based)."""
+        watched = getattr(self, "_watched", None)
+        if watched is not None and step in watched[0]:
+            watched[1](self, step)
+
+    def finish_fit(self, train: Split) -> None:
+        """What ``fit`` does after its last step to make the model ready for evaluation (VAUB's
+        per-domain normalisation, ADDA's target encoder before adaptation); checkpoint evaluations
+        call it on a copy of the model mid-training. Default: nothing (``encode`` sets eval mode)."""
+        return None
+
     def translate(self, x: Tensor, d_from: int, d_to: int) -> Tensor:
         raise Unsupported(f"{type(self).__name__} cannot translate")
 

@@ -9,6 +9,7 @@ prefixed by what they set: ``task.n_per_domain`` or ``method.sigma_min``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import itertools
@@ -24,6 +25,7 @@ import torch
 
 from benchmarks.config import ConfigError, config_to_dict
 from benchmarks.contracts import Budget, TaskData, Unsupported
+from benchmarks.diagnostics import checkpoint_steps, loss_shares, representation_diagnostics
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from saub.seeding import derive_seed, seed_everything
 
@@ -140,6 +142,14 @@ class Experiment:
     claims: list[Claim] = []
     #: Seed indices whose records keep bulky artifacts (latents, translations) for figures.
     artifact_seeds: tuple[int, ...] = (0,)
+    #: Record regime diagnostics (:mod:`benchmarks.diagnostics`: alignment, collapse, loss shares,
+    #: learning curves at :data:`~benchmarks.diagnostics.CHECKPOINT_FRACTIONS` of the budget).
+    diagnostics: bool = False
+    #: Metrics also evaluated at the learning-curve checkpoints (cheap ones; their scalar outputs).
+    checkpoint_metrics: list[str] = []
+    #: The record key of the headline metric (higher is better) whose learning curve decides
+    #: "still improving"; None: judged on no metric.
+    headline: str | None = None
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -224,7 +234,18 @@ class Experiment:
         pass_labels = task.protocol.get("source_labels_visible") and getattr(entry.cls, "needs_source_labels",
                                                                              False)
         train = task.train if pass_labels else task.train.without_labels()
+        learning_curve: dict[str, dict[str, float]] = {}
+        checkpoint_time = [0.0]
+        if self.diagnostics:
+            def at_checkpoint(m, step: int) -> None:
+                tic = time.perf_counter()
+                learning_curve[str(step)] = self.checkpoint_point(snapshot_for_evaluation(m, train), task,
+                                                                  cell.model_seed)
+                checkpoint_time[0] += time.perf_counter() - tic
+
+            method.watch(checkpoint_steps(cell.budget.steps), at_checkpoint)
         curves = method.fit(train, cell.budget, cell.model_seed)
+        method.watch((), None)
         fitted = time.perf_counter()
         metrics: dict[str, Any] = {}
         for name in self.metrics:
@@ -232,9 +253,9 @@ class Experiment:
                 metrics.update(METRICS.get(name)(method, task, cell.model_seed))
             except Unsupported:
                 metrics[name] = "n/a"
-        timing = {"fit_s": fitted - start, "metrics_s": time.perf_counter() - fitted}
+        timing = {"fit_s": fitted - start - checkpoint_time[0], "metrics_s": time.perf_counter() - fitted}
         keep = cell.seed_index in self.artifact_seeds
-        return {
+        out = {
             "timing": timing,
             "config": config_to_dict(config),
             "metrics": metrics,
@@ -243,6 +264,31 @@ class Experiment:
             "protocol": task.protocol,
             "data_checksums": task.checksums,
         }
+        if self.diagnostics:
+            tic = time.perf_counter()
+            final = representation_diagnostics(method, task, cell.model_seed)
+            learning_curve[str(cell.budget.steps)] = {**diagnostic_scalars(final), **scalar_metrics(metrics)}
+            out["diagnostics"] = {
+                "final": final,
+                "loss_terms": loss_shares(curves, method.loss_weights()),
+                "learning_curve": learning_curve,
+                "headline": self.headline,
+            }
+            timing["checkpoints_s"] = checkpoint_time[0]
+            timing["diagnostics_s"] = time.perf_counter() - tic
+        return out
+
+    def checkpoint_point(self, method, task: TaskData, seed: int) -> dict[str, float]:
+        """One learning-curve point: the diagnostics' scalars and :attr:`checkpoint_metrics`' outputs,
+        computed under a forked RNG (the training run it interrupts draws the same numbers)."""
+        with torch.random.fork_rng(devices=[]):
+            point = diagnostic_scalars(representation_diagnostics(method, task, seed))
+            for name in self.checkpoint_metrics:
+                try:
+                    point.update(scalar_metrics(METRICS.get(name)(method, task, seed)))
+                except Unsupported:
+                    pass
+        return point
 
     def artifacts(self, method, task: TaskData) -> dict[str, Any]:
         """Bulky outputs for figures (kept for ``artifact_seeds`` only)."""
@@ -251,6 +297,38 @@ class Experiment:
     def report(self, records: list[dict], out_dir, profile: str):
         """Experiment-specific tables and figures; see :mod:`benchmarks.report`."""
         raise NotImplementedError
+
+
+def snapshot_for_evaluation(method, train):
+    """A deep copy of ``method`` mid-training, finished for evaluation (:meth:`Method.finish_fit`), so
+    that evaluating a checkpoint leaves the training run untouched (modes, statistics, RNG)."""
+    watched = getattr(method, "_watched", None)
+    method._watched = None
+    try:
+        snapshot = copy.deepcopy(method)
+    finally:
+        method._watched = watched
+    with torch.random.fork_rng(devices=[]):
+        snapshot.finish_fit(train)
+    return snapshot
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The finite numeric entries of a metrics dict (what a learning-curve point keeps)."""
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def diagnostic_scalars(diag: dict[str, Any]) -> dict[str, float]:
+    """The learning-curve scalars of :func:`benchmarks.diagnostics.representation_diagnostics`."""
+    out = {}
+    if diag.get("alignment"):
+        out["domain_probe_balanced_accuracy"] = diag["alignment"]["balanced_accuracy"]
+    collapse = diag.get("collapse") or {}
+    for key in ("active_fraction", "effective_rank"):
+        if key in collapse:
+            out[key] = float(collapse[key])
+    return out
 
 
 def thin_curves(curves: dict[str, list[float]], max_points: int = 200) -> dict[str, list[float]]:

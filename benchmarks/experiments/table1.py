@@ -195,6 +195,9 @@ test splits, 1,000 steps of batch 128 for every row.
     task = "digits"
     rows = ROWS
     metrics = ["target-accuracy", "own-classifier-accuracy", "label-fraction-accuracy"]
+    diagnostics = True
+    checkpoint_metrics = ["target-accuracy"]
+    headline = "target_accuracy"
     profiles = {
         "smoke": Profile(
             Budget(steps=40, batch_size=64),

@@ -130,13 +130,30 @@ class VAUBFamily(Method):
             train = embed_split(train, build_embedder(c.semantic))
         gen = torch.Generator().manual_seed(seed)
         batches = (Batch(b.x, b.d, b.emb) for b in balanced_batches(train, budget.batch_size, gen))
-        for _ in tqdm(range(budget.steps), desc="train", leave=False, disable=not budget.progress):
+        for step in tqdm(range(budget.steps), desc="train", leave=False, disable=not budget.progress):
             trainer.train_step(batches)
-        if c.eval_norm == "domain" and c.batchnorm_mean:
-            self.model.calibrate_domain_norm(train.x, train.d)
-        self.model.eval()
+            self.at_step(step + 1)
+        self.finish_fit(train)
         keys = trainer.history[0].keys() if trainer.history else []
         return {k: [h[k] for h in trainer.history] for k in keys}
+
+    def finish_fit(self, train: Split) -> None:
+        """Eval mode, with each domain's own normalisation statistics when ``eval_norm="domain"``."""
+        if self.config.eval_norm == "domain" and self.config.batchnorm_mean:
+            self.model.calibrate_domain_norm(train.x, train.d)
+        self.model.eval()
+
+    def loss_weights(self) -> dict[str, float]:
+        """eq. 6-7 and 12: (1/β) Rec − H + CE (the score prior's surrogate for SFS / LSGM) + λ_GW L_GW."""
+        c = self.config
+        weights = {"reconstruction": 1.0 / c.beta, "entropy": -1.0, "cross_entropy": 1.0}
+        if c.gw != "none":
+            weights["gw"] = c.lambda_gw
+        return weights
+
+    def posterior_moments(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        self.model.eval()
+        return self.model.encode(x, d)
 
     def _posterior_mean(self, x: Tensor, d: Tensor) -> Tensor:
         return self.model.encode(x, d)[0]

@@ -81,11 +81,13 @@ def train_classifier(z: Tensor, y: Tensor, n_classes: int, seed: int, n_layers: 
 def posthoc_accuracy(z_src: Tensor, y_src: Tensor, z_tgt: Tensor, y_tgt: Tensor, seed: int,
                      label_fraction: float = 1.0, epochs: int = 30, hidden: int = 100,
                      lr: float = 1e-3, batch_size: int = 256, min_steps: int = 300,
-                     standardize: bool = False) -> dict[str, float]:
+                     standardize: bool = False,
+                     also: dict[str, tuple[Tensor, Tensor]] | None = None) -> dict[str, float]:
     """Train a 2-linear-layer ReLU classifier on (a ``label_fraction`` of) the source latents and
     labels; return its accuracy on the target latents, and on the labelled source rows.
 
-    Returns ``{"accuracy", "source_accuracy", "n_labels"}``; the last iterate is scored.
+    Returns ``{"accuracy", "source_accuracy", "n_labels"}`` and ``"<name>_accuracy"`` on each further
+    evaluation set ``also = {name: (z, y)}``; the last iterate is scored.
     """
     z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
     y_src, y_tgt = y_src.long(), y_tgt.long()
@@ -99,10 +101,16 @@ def posthoc_accuracy(z_src: Tensor, y_src: Tensor, z_tgt: Tensor, y_tgt: Tensor,
     n_classes = int(max(int(y_src.max()), int(y_tgt.max()))) + 1
     clf = train_classifier(zs, ys, n_classes, seed, n_layers=2, hidden=hidden, epochs=epochs, lr=lr,
                            batch_size=batch_size, min_steps=min_steps)
+    extra = {}
     with torch.no_grad():
         acc = float((clf(z_tgt).argmax(1) == y_tgt).float().mean())
         src_acc = float((clf(zs).argmax(1) == ys).float().mean())
-    return {"accuracy": acc, "source_accuracy": src_acc, "n_labels": int(len(zs))}
+        for name, (z_eval, y_eval) in (also or {}).items():
+            z_eval = z_eval.detach().float()
+            if standardize:
+                z_eval = (z_eval - mean) / std
+            extra[f"{name}_accuracy"] = float((clf(z_eval).argmax(1) == y_eval.long()).float().mean())
+    return {"accuracy": acc, "source_accuracy": src_acc, "n_labels": int(len(zs)), **extra}
 
 
 def _source_train(task: TaskData) -> tuple[Tensor, Tensor, Tensor]:
@@ -113,22 +121,32 @@ def _source_train(task: TaskData) -> tuple[Tensor, Tensor, Tensor]:
     return train.x[rows], train.d[rows], train.y[rows]
 
 
-def _target_test(task: TaskData) -> tuple[Tensor, Tensor, Tensor]:
+def _test_rows(task: TaskData, source: bool) -> tuple[Tensor, Tensor, Tensor]:
     test = task.test
     if test.y is None:
         raise ValueError(f"task {task.name!r} has no test labels")
-    rows = test.d != 0
+    rows = (test.d == 0) if source else (test.d != 0)
     return test.x[rows], test.d[rows], test.y[rows]
+
+
+def _target_test(task: TaskData) -> tuple[Tensor, Tensor, Tensor]:
+    return _test_rows(task, source=False)
 
 
 @register_metric("target-accuracy")
 def target_accuracy(method, task: TaskData, seed: int) -> dict:
-    """App. H.3: post-hoc classifier on source training latents, accuracy on the target test split."""
+    """App. H.3: post-hoc classifier on source training latents, accuracy on the target test split.
+
+    Also ``source_val_accuracy``: the same classifier on the *source* test split, rows never trained
+    on, with source labels only: the label-free model-selection signal of
+    :mod:`benchmarks.search` (DomainBed's training-domain validation)."""
     xs, ds, ys = _source_train(task)
     xt, dt, yt = _target_test(task)
-    out = posthoc_accuracy(method.encode(xs, ds), ys, method.encode(xt, dt), yt, seed=seed)
+    xv, dv, yv = _test_rows(task, source=True)
+    out = posthoc_accuracy(method.encode(xs, ds), ys, method.encode(xt, dt), yt, seed=seed,
+                           also={"source_val": (method.encode(xv, dv), yv)})
     return {"target_accuracy": out["accuracy"], "posthoc_source_train_accuracy": out["source_accuracy"],
-            "posthoc_n_labels": out["n_labels"]}
+            "source_val_accuracy": out["source_val_accuracy"], "posthoc_n_labels": out["n_labels"]}
 
 
 def fraction_key(fraction: float) -> str:
