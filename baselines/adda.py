@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from baselines.dann import source_target_batches, split_source_target
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
+from benchmarks.search import Choice, LogUniform, Uniform
 from saub.networks import make_encoder, mlp
 
 
@@ -86,6 +87,13 @@ class ADDA(Method):
     """Source encoder + classifier, then a target encoder trained against a discriminator."""
 
     config_class = ADDAConfig
+
+    @classmethod
+    def search_space(cls, config: ADDAConfig) -> dict:
+        """Both stages' learning rates around the paper's 2e-4 (adaptation) and 1e-3 (pre-training), the
+        share of the budget spent pre-training, Adam's β1 (the paper's 0.5, or the default 0.9)."""
+        return {"lr": LogUniform(2e-5, 2e-3), "pretrain_lr": LogUniform(1e-4, 3e-3),
+                "pretrain_fraction": Uniform(0.2, 0.6), "beta1": Choice(0.5, 0.9)}
     needs_source_labels = True
 
     def __init__(self, config: ADDAConfig, input_shape, n_domains, n_classes):

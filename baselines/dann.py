@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
+from benchmarks.search import Choice, LogUniform
 from saub.networks import make_encoder, mlp
 
 
@@ -133,6 +134,14 @@ class DANN(Method):
     """Feature extractor + label predictor + domain classifier behind a gradient reversal layer."""
 
     config_class = DANNConfig
+
+    @classmethod
+    def search_space(cls, config: DANNConfig) -> dict:
+        """μ0 around the paper's 0.01, the reversal weight (DomainBed searches its λ over 10^[-2, 2]),
+        and the domain classifier's width (the paper's 1024 or its MNIST runs' 100)."""
+        return {"lr": LogUniform(1e-3, 3e-2), "grl_scale": LogUniform(0.1, 3.0),
+                "domain_hidden": Choice(100, 1024)}
+
     needs_source_labels = True
 
     def __init__(self, config: DANNConfig, input_shape, n_domains, n_classes):

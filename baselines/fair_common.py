@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from benchmarks.contracts import Budget, Method, Split, Unsupported, batched
+from benchmarks.search import Choice, LogUniform
 from saub.networks import make_encoder
 
 UNLABELLED = -1
@@ -109,6 +110,11 @@ class FairRepresentation(Method):
             self.nets["encoder"] = self.encoder
         self.build()
         self.optimizer = self.make_optimizer(self.nets.parameters())
+
+    @classmethod
+    def search_space(cls, config: FairConfig) -> dict:
+        """Adam's learning rate and weight decay (each method's fairness knob is the experiment's sweep)."""
+        return {"lr": LogUniform(1e-4, 3e-3), "weight_decay": Choice(0.0, 1e-5, 1e-4)}
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)

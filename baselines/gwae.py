@@ -66,6 +66,7 @@ from baselines.gwae_critic import JointCritic, gradient_penalty
 from baselines.gwae_priors import PRIORS, make_prior
 from benchmarks.contracts import Budget, Method, Split, Unsupported, batched, register_method
 from benchmarks.methods.sampling import balanced_batches
+from benchmarks.search import LogUniform
 from saub.networks import make_decoder, make_encoder
 from saub.objective import gaussian_entropy, reparameterize
 from saub.structural import pairwise_distances
@@ -153,6 +154,13 @@ class GWAE(Method):
     """Encoder q_ϕ(z|x), Dirac decoder D_θ, sampled prior π_θ, joint critic f_ψ (eq. 13)."""
 
     config_class = GWAEConfig
+
+    @classmethod
+    def search_space(cls, config: GWAEConfig) -> dict:
+        """RMSProp learning rates around the paper's 1e-4 / 5e-5, λ_H (the paper's 1 to below the code's
+        0.06 for a 64-d latent) and λ_W (the reconstruction's weight)."""
+        return {"lr": LogUniform(3e-5, 3e-4), "critic_lr": LogUniform(2e-5, 2e-4),
+                "lambda_h": LogUniform(0.01, 1.0), "lambda_w": LogUniform(0.3, 30.0)}
 
     def __init__(self, config: GWAEConfig, input_shape, n_domains, n_classes):
         super().__init__(config, input_shape, n_domains, n_classes)

@@ -81,6 +81,41 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _search_experiment(name: str):
+    base = EXPERIMENTS.get(name)
+    if base.search is None:
+        with_search = [n for n in EXPERIMENTS.names() if EXPERIMENTS.get(n).search is not None]
+        raise ConfigError(f"experiment {name!r} declares no search; experiments with one: "
+                          f"{', '.join(with_search) or 'none'}")
+    return _experiment(f"{name}-search")
+
+
+def cmd_search(args) -> int:
+    """Run (or resume) the search trials, then select without target labels and write the selection
+    once every trial has finished (:mod:`benchmarks.search`)."""
+    from benchmarks.search import select, write_selection
+
+    exp = _search_experiment(args.experiment)
+    exp.profile(args.profile)
+    results = Path(args.results)
+    todo = [] if args.select_only else plan(exp, args.profile, results, retry_failed=args.retry_failed)
+    total = len(exp.cells(args.profile))
+    print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} trials to run -> {results}")
+    if todo:
+        run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
+                  progress=not args.quiet)
+    state = sweep_state(exp, args.profile, results)
+    for (label, sweep), sel in select(state.records).items():
+        print(f"  {label} {sweep}: trial {sel['trial']} (source-val-only {sel['source_only_trial']}, "
+              f"oracle {sel['oracle_trial']}; {sel['n_done']}/{sel['n_trials']} done) {sel['note'] or ''}")
+    unfinished = len(state.missing) + len(state.corrupt)
+    if unfinished:
+        print(f"selection not written: {unfinished} trial(s) not finished", file=sys.stderr)
+        return 1
+    print(f"wrote {write_selection(exp, state.records, args.profile)}")
+    return 1 if state.failed else 0
+
+
 def cmd_status(args) -> int:
     exp = _experiment(args.experiment)
     state = sweep_state(exp, args.profile, Path(args.results), parse_seeds(args.seeds))
@@ -140,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("search", help="hyper-parameter search of an experiment's rows, label-free selection")
+    common(p)
+    p.add_argument("--executor", default="serial", choices=EXECUTORS)
+    p.add_argument("--jobs", type=int, default=None, help="workers (processes/ray)")
+    p.add_argument("--address", default=None, help="Ray cluster address to join")
+    p.add_argument("--retry-failed", action="store_true", help="rerun trials recorded as failed")
+    p.add_argument("--select-only", action="store_true", help="run nothing; select from finished trials")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_search)
     p = sub.add_parser("status", help="done / failed / missing cells of an experiment")
     common(p)
     p.add_argument("--seeds", default=None)
@@ -164,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from benchmarks.search import use_results_dir
+
+    use_results_dir(getattr(args, "results", None))
     try:
         return args.func(args)
     except (ConfigError, ValueError) as exc:

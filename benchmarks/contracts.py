@@ -82,6 +82,12 @@ class Method(ABC):
 
     config_class: ClassVar[type]
 
+    @classmethod
+    def search_space(cls, config) -> dict[str, Any]:
+        """The knobs a hyper-parameter search draws for a row with this resolved ``config``: option
+        name -> :class:`benchmarks.search.LogUniform` | ``Uniform`` | ``Choice``. Default: none."""
+        return {}
+
     def __init__(self, config, input_shape: tuple[int, ...], n_domains: int, n_classes: int | None):
         self.config = config
         self.input_shape = tuple(input_shape)

@@ -27,6 +27,7 @@ from benchmarks.config import ConfigError, config_to_dict
 from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.diagnostics import checkpoint_steps, loss_shares, representation_diagnostics
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
+from benchmarks.search import make_search_experiment, selected_overrides
 from saub.seeding import derive_seed, seed_everything
 
 PROFILES = ("smoke", "quick", "paper")
@@ -145,6 +146,9 @@ class Experiment:
     #: Record regime diagnostics (:mod:`benchmarks.diagnostics`: alignment, collapse, loss shares,
     #: learning curves at :data:`~benchmarks.diagnostics.CHECKPOINT_FRACTIONS` of the budget).
     diagnostics: bool = False
+    #: The experiment's hyper-parameter search (:class:`benchmarks.search.Search`), or None; registering
+    #: the experiment also registers ``<name>-search``.
+    search: Any = None
     #: Metrics also evaluated at the learning-curve checkpoints (cheap ones; their scalar outputs).
     checkpoint_metrics: list[str] = []
     #: The record key of the headline metric (higher is better) whose learning curve decides
@@ -157,14 +161,19 @@ class Experiment:
         return self.profiles[name]
 
     def cells(self, profile: str, seeds: list[int] | None = None) -> list[Cell]:
+        """The grid; with a committed search selection (:mod:`benchmarks.search`) each row takes the
+        configuration selected for it at that sweep value."""
         prof = self.profile(profile)
         seeds = list(range(prof.seeds)) if seeds is None else seeds
         sweep_keys = sorted(prof.sweep)
         grid: list[dict[str, Any]] = [{}]
         for key in sweep_keys:
             grid = [{**g, key: v} for g in grid for v in prof.sweep[key]]
+        selected = selected_overrides(self.name, profile) if self.search is not None else {}
         return [
-            Cell(self.name, profile, row.label, row.method, row.resolved_overrides(prof.method_overrides),
+            Cell(self.name, profile, row.label, row.method,
+                 {**row.resolved_overrides(prof.method_overrides),
+                  **selected.get((row.label, json.dumps(sweep, sort_keys=True)), {})},
                  self.task, dict(prof.task_kwargs), s, sweep, prof.budget, prof.threads)
             for row in self.rows for sweep in grid for s in seeds
         ]
@@ -348,8 +357,12 @@ def _finite_or_none(v: float):
 
 
 def register_experiment(cls: type[Experiment]) -> type[Experiment]:
-    """Class decorator registering an experiment instance under ``cls.name``."""
-    EXPERIMENTS.add(cls.name, cls())
+    """Class decorator registering an experiment instance under ``cls.name`` (and its search
+    experiment ``<name>-search`` when it declares a :attr:`Experiment.search`)."""
+    instance = EXPERIMENTS.add(cls.name, cls())
+    if instance.search is not None:
+        search = make_search_experiment(instance)
+        EXPERIMENTS.add(search.name, search)
     return cls
 
 

@@ -33,6 +33,7 @@ import torch
 from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.experiment import Claim, Experiment, Profile, Row, register_experiment, rounded
 from benchmarks.report import Page, Table
+from benchmarks.search import Search
 from benchmarks.semantic import CONTRASTIVE, describe_space
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
 from saub.seeding import derive_seed
@@ -198,6 +199,18 @@ test splits, 1,000 steps of batch 128 for every row.
     diagnostics = True
     checkpoint_metrics = ["target-accuracy"]
     headline = "target_accuracy"
+    #: `saub-bench search table1`: the same number of trials for every row, selected by source-validation
+    #: accuracy among aligned trials (benchmarks.search). The quick search budget (300 steps) is 30% of
+    #: the quick training budget; the learning curves of the selected runs show whether it was enough.
+    search = Search(
+        trials={"smoke": 2, "quick": 8, "paper": 20},
+        profiles={
+            "smoke": Profile(Budget(steps=20, batch_size=64), seeds=1),
+            "quick": Profile(Budget(steps=300, batch_size=128), seeds=1),
+            "paper": Profile(Budget(steps=5000, batch_size=256), seeds=1),
+        },
+        metrics=("target-accuracy",),
+    )
     profiles = {
         "smoke": Profile(
             Budget(steps=40, batch_size=64),

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
 from benchmarks.methods.sampling import balanced_batches
+from benchmarks.search import Choice, LogUniform
 from benchmarks.semantic import build_embedder, embed_split
 from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
@@ -84,6 +85,20 @@ class VAUBFamily(Method):
     """A multi-domain VAE trained by Alg. 1 with the configured prior and GW option."""
 
     config_class = VAUBConfig
+
+    @classmethod
+    def search_space(cls, config: VAUBConfig) -> dict:
+        """β and the likelihood scale (the matching terms weigh 2σ²β against the summed squared error),
+        the learning rate; λ_GW with a GW term; the score model's learning rate and L of Alg. 1 with a
+        score prior. Ranges span the table1 configuration (2σ²β = 0.01) to the authors' code (≈ 4-8)."""
+        space = {"beta": LogUniform(1e-3, 1.0), "lr": LogUniform(5e-5, 1e-3)}
+        if config.likelihood == "gaussian":
+            space["obs_std"] = LogUniform(0.5, 2.0)
+        if config.gw != "none":
+            space["lambda_gw"] = LogUniform(0.1, 100.0)
+        if config.prior == "score":
+            space |= {"prior_lr": LogUniform(1e-4, 3e-3), "prior_steps": Choice(1, 2, 5, 10)}
+        return space
 
     def __init__(self, config: VAUBConfig, input_shape, n_domains, n_classes):
         super().__init__(config, input_shape, n_domains, n_classes)
