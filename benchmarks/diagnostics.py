@@ -3,10 +3,10 @@
 Every record of an experiment with ``diagnostics = True`` carries, beside its metrics
 (``record["diagnostics"]``, see :func:`representation_diagnostics` and :mod:`benchmarks.experiment`):
 
-* **Alignment** (:func:`domain_probe`): a linear domain classifier (logistic regression on
-  standardised latents) fitted on one half of the held-out test rows and scored on the other half.
-  Its accuracy is printed beside the majority rate; its *balanced* accuracy (mean per-domain
-  recall) is 0.5 for indistinguishable domains whatever their sizes, 1 for separable ones. The
+* **Alignment** (:func:`domain_probe`): a linear and a one-hidden-layer domain classifier on the
+  standardised latents, fitted on one half of the held-out test rows and scored on the other half.
+  The stronger one's accuracy is printed beside the majority rate; its *balanced* accuracy (mean
+  per-domain recall) is 0.5 for indistinguishable domains whatever their sizes, 1 for separable ones. The
   proxy A-distance of Ben-David et al. (2007), d̂_A = 2 (1 − 2 ε) with ε = 1 − balanced accuracy,
   is given too. A run is flagged *not aligned* when the balanced accuracy exceeds
   :data:`ALIGNED_MAX_BALANCED_ACCURACY` (halfway between chance and perfect separation).
@@ -29,10 +29,12 @@ Every record of an experiment with ``diagnostics = True`` carries, beside its me
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 from saub.seeding import derive_seed
@@ -52,6 +54,8 @@ COLLAPSE_MIN_EFFECTIVE_RANK = 1.5
 IMPROVING_MIN_GAIN = 0.02
 #: Rows per domain the domain probe uses at most (a stratified, seeded subsample).
 PROBE_MAX_PER_DOMAIN = 2000
+#: Hidden ReLUs of the non-linear domain probe.
+PROBE_MLP_HIDDEN = 64
 
 
 def checkpoint_steps(total_steps: int, fractions: Sequence[float] = CHECKPOINT_FRACTIONS) -> list[int]:
@@ -62,16 +66,27 @@ def checkpoint_steps(total_steps: int, fractions: Sequence[float] = CHECKPOINT_F
 
 
 def domain_probe(z: Tensor, d: Tensor, seed: int, max_per_domain: int = PROBE_MAX_PER_DOMAIN) -> dict:
-    """A held-out linear domain classifier on latents ``z`` ``[N, K]`` with domains ``d`` ``[N]``.
+    """Held-out domain classifiers on latents ``z`` ``[N, K]`` with domains ``d`` ``[N]``.
 
     Rows are subsampled to at most ``max_per_domain`` per domain and split half/half per domain into a
-    fitting and a scoring set (seeded); logistic regression (scikit-learn, L2, C = 1) is fitted on the
-    standardised latents of the first half and scored on the second. Returns ``accuracy``,
-    ``majority`` (the accuracy of always answering the scoring set's largest domain),
-    ``balanced_accuracy`` and ``proxy_a_distance`` = 2 (1 − 2 (1 − balanced_accuracy)).
+    fitting and a scoring set (seeded). Two probes are fitted on the standardised latents of the first
+    half (one mean and scale for all rows) and scored on the second:
+
+    * ``linear``: logistic regression (scikit-learn, L2, C = 1), the classic probe;
+    * ``mlp``: one hidden layer of :data:`PROBE_MLP_HIDDEN` ReLUs (scikit-learn's MLPClassifier, Adam,
+      L2 1e-4). A linear probe sees only differences of the domains' means along a direction: when
+      each domain is normalised by its own statistics (App. C's batch-normalised mean evaluated per
+      domain) their means and variances agree by construction, and only a non-linear probe can tell
+      whether the distributions do.
+
+    Returns, per probe, ``<probe>_accuracy`` and ``<probe>_balanced_accuracy`` (mean per-domain recall:
+    0.5 for indistinguishable domains whatever their sizes); ``balanced_accuracy`` and ``accuracy`` of
+    the stronger probe (a difference either finds counts); ``majority`` (always answering the scoring
+    set's largest domain); ``proxy_a_distance`` = 2 (1 − 2 (1 − balanced_accuracy)).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
+    from sklearn.neural_network import MLPClassifier
 
     z = np.asarray(z.detach().cpu().double() if isinstance(z, Tensor) else z, dtype=float)
     d = np.asarray(d.cpu() if isinstance(d, Tensor) else d).astype(int)
@@ -92,18 +107,32 @@ def domain_probe(z: Tensor, d: Tensor, seed: int, max_per_domain: int = PROBE_MA
     fit, score = np.concatenate(fit_rows), np.concatenate(score_rows)
     mean, std = z[fit].mean(0), z[fit].std(0)
     std[std < 1e-12] = 1.0
-    probe = LogisticRegression(C=1.0, max_iter=2000)
-    probe.fit((z[fit] - mean) / std, d[fit])
-    pred = probe.predict((z[score] - mean) / std)
-    balanced = float(balanced_accuracy_score(d[score], pred))
+    z_fit, z_score = (z[fit] - mean) / std, (z[score] - mean) / std
+    probes = {
+        "linear": LogisticRegression(C=1.0, max_iter=2000),
+        "mlp": MLPClassifier(hidden_layer_sizes=(PROBE_MLP_HIDDEN,), alpha=1e-4, max_iter=500,
+                             random_state=derive_seed(seed, "domain-probe-mlp") % 2**31),
+    }
+    out: dict = {}
+    for name, probe in probes.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            probe.fit(z_fit, d[fit])
+        pred = probe.predict(z_score)
+        out[f"{name}_accuracy"] = float((pred == d[score]).mean())
+        out[f"{name}_balanced_accuracy"] = float(balanced_accuracy_score(d[score], pred))
+    strongest = max(probes, key=lambda name: out[f"{name}_balanced_accuracy"])
+    balanced = out[f"{strongest}_balanced_accuracy"]
     counts = np.bincount(d[score] - d.min())
-    return {
-        "accuracy": float((pred == d[score]).mean()),
-        "majority": float(counts.max() / counts.sum()),
+    out.update({
+        "accuracy": out[f"{strongest}_accuracy"],
         "balanced_accuracy": balanced,
+        "strongest_probe": strongest,
+        "majority": float(counts.max() / counts.sum()),
         "proxy_a_distance": 2.0 * (1.0 - 2.0 * (1.0 - balanced)),
         "n_scored": int(len(score)),
-    }
+    })
+    return out
 
 
 def active_units(mean: Tensor, logvar: Tensor, threshold: float = ACTIVE_SNR) -> dict:

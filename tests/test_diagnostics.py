@@ -133,3 +133,18 @@ def test_checkpoint_evaluations_leave_training_untouched(single_thread, restore_
         assert 0 <= diag["final"]["alignment"]["balanced_accuracy"] <= 1
         assert set(diag["loss_terms"]) >= {"reconstruction", "entropy", "cross_entropy"}
         assert sum(t["share"] for t in diag["loss_terms"].values()) == pytest.approx(1.0)
+
+
+def test_only_the_nonlinear_probe_sees_domains_with_equal_means_and_variances():
+    """Domain 0 ~ N(0, 1) per coordinate, domain 1 = ±1 with equal probability: same mean and variance
+    in every coordinate (what per-domain normalisation produces), different distributions."""
+    gen = torch.Generator().manual_seed(0)
+    n = 2000
+    z0 = torch.randn(n, 2, generator=gen)
+    z1 = torch.randint(0, 2, (n, 2), generator=gen).double() * 2 - 1
+    z = torch.cat([z0.double(), z1])
+    d = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)])
+    out = dg.domain_probe(z, d, seed=0)
+    assert abs(out["linear_balanced_accuracy"] - 0.5) < 0.05
+    assert out["mlp_balanced_accuracy"] > 0.8
+    assert out["balanced_accuracy"] == out["mlp_balanced_accuracy"] and out["strongest_probe"] == "mlp"
