@@ -313,6 +313,17 @@ def write_selection(search_experiment, records: list[dict], profile: str) -> Pat
     return path
 
 
+def selection_note(experiment, profile: str) -> str:
+    """One sentence for a page: which configurations its rows ran with."""
+    path = selection_path(experiment.name, profile)
+    if not path.exists():
+        return (f"Configurations: each row's own (no search selection committed for profile {profile!r}; "
+                f"`saub-bench search {experiment.name} --profile {profile}` makes one).")
+    data = json.loads(path.read_text())
+    return (f"Configurations: selected by `{experiment.name}-search` ({len(data['selected'])} row x sweep "
+            f"entries in results/selected/{path.name}). Rule: {data['rule']}.")
+
+
 def selected_overrides(experiment: str, profile: str) -> dict[tuple[str, str], dict[str, Any]]:
     """(row label, sweep JSON) -> the selected overrides, from the committed selection file (empty when
     there is none: the rows keep their own configurations)."""

@@ -24,6 +24,7 @@ other setting of the GW-EP row (λ_GW included), and every report names the spac
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,8 +33,9 @@ import torch
 
 from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.experiment import Claim, Experiment, Profile, Row, register_experiment, rounded
+from benchmarks.regime_report import NOT_RECORDED, flags_by_group, regime_table
 from benchmarks.report import Page, Table
-from benchmarks.search import Search
+from benchmarks.search import Search, selection_note
 from benchmarks.semantic import CONTRASTIVE, describe_space
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
 from saub.seeding import derive_seed
@@ -276,6 +278,7 @@ test splits, 1,000 steps of batch 128 for every row.
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
         by = accuracy_by(records)
         own = accuracy_by(records, "own_target_accuracy")
+        regime = flags_by_group(records, self.headline)
         rows = []
         for lab in [row.label for row in ROWS]:
             cells = [row_display(lab)]
@@ -284,12 +287,14 @@ test splits, 1,000 steps of batch 128 for every row.
                 o = summarize(list(own.get((lab, direction), {}).values()))
                 ours = s.fmt(1, 100) if s.n else "not run"
                 paper = f"{PAPER[lab][i]:.1f}" if lab in PAPER else "—"
-                cells += [paper, ours, s.fmt_ci(1, 100), o.fmt(1, 100)]
+                flags = regime.get((lab, json.dumps({DIRECTION: direction}, sort_keys=True)), "—")
+                flags = "not recorded" if flags == NOT_RECORDED else flags
+                cells += [paper, ours, s.fmt_ci(1, 100), o.fmt(1, 100), flags]
             rows.append(cells)
         head = []
         for direction in DIRECTIONS:
             a = ARROW[direction]
-            head += [f"{a} paper", f"{a} ours", f"{a} 95% CI", f"{a} own classifier"]
+            head += [f"{a} paper", f"{a} ours", f"{a} 95% CI", f"{a} own classifier", f"{a} regime"]
         table = Table(
             "Target test accuracy (%), post-hoc classifier of App. H.3, mean ± std over seeds",
             ["method", *head],
@@ -299,9 +304,11 @@ test splits, 1,000 steps of batch 128 for every row.
             "post-hoc column. The paper's GW-SP numbers are CLIP ViT-L/14's; ours are the label-free "
             f"substitute's ({SP_SPACE}), a different semantic space.",
         )
-        page = Page(tables=[table, self._protocol_table(records)])
+        page = Page(tables=[table, regime_table(records, self.headline, "source_val_accuracy"),
+                            self._protocol_table(records)])
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
         page.notes += [
+            selection_note(self, profile),
             "The paper's ADDA (89.4 / 90.1) and DANN (77.1 / 73.0) entries equal the numbers of the ADDA "
             "paper (Tzeng et al. 2017, Table 2, LeNet encoder, 2,000 MNIST / 1,800 USPS images); our rows "
             "retrain both on this table's encoder and data. The baseline-strength run under the LeNet "
