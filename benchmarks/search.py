@@ -150,6 +150,8 @@ class Search:
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Metrics of a search cell (cheap; must yield ``source_val_accuracy`` for the rule).
     metrics: tuple[str, ...] = ()
+    #: Rows not searched (a configuration fixed by its definition, e.g. the authors' code).
+    fixed: tuple[str, ...] = ()
 
 
 def row_space(experiment, row) -> dict[str, Any]:
@@ -171,7 +173,7 @@ def make_search_experiment(base):
         title = f"Hyper-parameter search of {base.name} (label-free selection)"
         description = f"Trials of {base.name}'s rows drawn from their search spaces; selection rule: {RULE}."
         task = base.task
-        rows = base.rows
+        rows = [row for row in base.rows if row.label not in base.search.fixed]
         metrics = list(base.search.metrics)
         diagnostics = True
         checkpoint_metrics = list(base.checkpoint_metrics)

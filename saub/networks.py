@@ -252,7 +252,9 @@ class MultiDomainAutoencoder(nn.Module):
     With ``shared=True`` a single encoder and decoder serve every domain and receive a learned
     domain embedding of size ``embed_dim`` (concatenated to the encoder features and to z).
     Mixed-domain batches are split by ``d`` and each part goes through its own networks, so
-    the App. C batch normalisation sees one domain at a time.
+    the App. C batch normalisation sees one domain at a time. ``same_init`` starts every domain's
+    networks from domain 0's weights (the authors' code gives both VAEs one fixed initialisation);
+    ``logvar_bound`` clamps the log-variance to ``[-bound, bound]`` (their code: 3.5).
     """
 
     def __init__(
@@ -266,8 +268,13 @@ class MultiDomainAutoencoder(nn.Module):
         shared: bool = False,
         embed_dim: int = 8,
         batchnorm_mean: bool = True,
+        same_init: bool = False,
+        logvar_bound: float | None = None,
     ):
         super().__init__()
+        if logvar_bound is not None and logvar_bound <= 0:
+            raise ValueError(f"logvar_bound must be positive or None, got {logvar_bound}")
+        self.logvar_bound = logvar_bound
         self.input_shape = tuple(input_shape)
         self.n_domains = n_domains
         self.latent_dim = latent_dim
@@ -281,6 +288,10 @@ class MultiDomainAutoencoder(nn.Module):
         self.decoders = nn.ModuleList(
             make_decoder(input_shape, latent_dim, hidden, dec_layers, cond) for _ in range(n_nets)
         )
+        if same_init:
+            for nets in (self.encoders, self.decoders):
+                for net in nets[1:]:
+                    net.load_state_dict(nets[0].state_dict())
         self.domain_embedding = nn.Embedding(n_domains, embed_dim) if shared else None
         #: Per-domain population statistics of the pre-normalisation mean, ``[n_domains, 2, latent]``
         #: (mean, biased variance), set by :meth:`calibrate_domain_norm`; eval mode uses them.
@@ -307,7 +318,10 @@ class MultiDomainAutoencoder(nn.Module):
         stats = None
         if not self.training and self.domain_norm is not None:
             stats = (self.domain_norm[domain, 0], self.domain_norm[domain, 1])
-        return encoder(x, cond, stats)
+        mean, logvar = encoder(x, cond, stats)
+        if self.logvar_bound is not None:
+            logvar = logvar.clamp(-self.logvar_bound, self.logvar_bound)
+        return mean, logvar
 
     @torch.no_grad()
     def calibrate_domain_norm(self, x: Tensor, d: Tensor, batch_size: int = 1024) -> Tensor:

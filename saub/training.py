@@ -27,6 +27,9 @@ from saub.structural import gw_per_domain, gw_structural_loss
 
 GW_MODES = ("none", "ep", "sp")
 GW_PAIRS = ("within", "all")
+#: Adam (L2 penalty in the gradient when weight_decay > 0) or AdamW (decoupled decay; the authors'
+#: code: weight decay 0.01 for the VAEs and the score model).
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 class DivergenceError(FloatingPointError):
@@ -50,7 +53,8 @@ class AlternatingTrainer:
     own pairs (:func:`saub.structural.gw_per_domain`); ``"all"`` averages over every pair of the
     batch, cross-domain pairs included (:func:`saub.structural.gw_structural_loss`), which is
     meaningful only when d_X is one space shared by the domains (e.g. CLIP). Explicit priors are
-    optimised with the autoencoder at ``lr``; score priors by their own optimiser at ``prior_lr``.
+    optimised with the autoencoder at ``lr``; score priors by their own optimiser at ``prior_lr``;
+    both optimisers are ``optimizer`` (:data:`OPTIMIZERS`) with ``weight_decay``.
     """
 
     def __init__(
@@ -69,6 +73,8 @@ class AlternatingTrainer:
         lr: float = 1e-3,
         prior_lr: float = 1e-3,
         prior_steps: int = 10,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
     ):
         if gw not in GW_MODES:
             raise ValueError(f"gw must be one of {GW_MODES}, got {gw!r}")
@@ -83,10 +89,13 @@ class AlternatingTrainer:
         vae_params = list(model.parameters())
         if not prior.trained_separately:
             vae_params += [p for p in prior.parameters() if p.requires_grad]
-        self.vae_opt = torch.optim.Adam(vae_params, lr=lr, foreach=True)
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {optimizer!r}")
+        make = OPTIMIZERS[optimizer]
+        self.vae_opt = make(vae_params, lr=lr, weight_decay=weight_decay, foreach=True)
         prior_params = [p for p in prior.parameters() if p.requires_grad]
         self.prior_opt = (
-            torch.optim.Adam(prior_params, lr=prior_lr, foreach=True)
+            make(prior_params, lr=prior_lr, weight_decay=weight_decay, foreach=True)
             if prior.trained_separately and prior_params and self.prior_steps > 0
             else None
         )

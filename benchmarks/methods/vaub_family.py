@@ -69,6 +69,19 @@ class VAUBConfig:
     sfs_perturb: bool = True
     score_hidden: int = 128
     score_layers: int = 3
+    #: LayerNorm after each hidden layer of the score MLP (the authors' 400-wide LayerNorm MLP).
+    score_layernorm: bool = False
+    #: Index of the noise level at which SFS evaluates the score (None: σ_min, eq. 10; the authors'
+    #: code: 30 of 100, on unperturbed z).
+    sfs_level: int | None = None
+    #: c of the Gaussian term −c·z added to the score in the VAE step (the authors' code: 0.05).
+    sfs_shrink: float = 0.0
+    #: Per-domain networks start from one initialisation (the authors' code: both VAEs seeded alike).
+    same_init: bool = False
+    #: Clamp of the log-variance to ±bound (the authors' code: 3.5); None: unbounded.
+    logvar_bound: float | None = None
+    optimizer: str = field(default="adam", metadata={"choices": ("adam", "adamw")})
+    weight_decay: float = 0.0
     mog_components: int = 10
     vamp_pseudo: int = 10
 
@@ -79,6 +92,13 @@ class VAUBConfig:
             raise ValueError(f"need 0 < sigma_min <= sigma_max, got {self.sigma_min}, {self.sigma_max}")
         if self.semantic is not None:
             check_semantic_name(self.semantic, self.gw_metric if self.gw == "sp" else None)
+        if self.sfs_level is not None and not 0 <= self.sfs_level < (self.n_levels or 1):
+            raise ValueError(f"sfs_level must index one of the {self.n_levels} noise levels, "
+                             f"got {self.sfs_level}")
+        if self.weight_decay < 0 or self.sfs_shrink < 0:
+            raise ValueError("weight_decay and sfs_shrink must be >= 0")
+        if self.logvar_bound is not None and self.logvar_bound <= 0:
+            raise ValueError(f"logvar_bound must be positive or None, got {self.logvar_bound}")
 
 
 class VAUBFamily(Method):
@@ -105,7 +125,8 @@ class VAUBFamily(Method):
         c = config
         self.model = MultiDomainAutoencoder(
             input_shape, n_domains, c.latent_dim, c.hidden, c.enc_layers, c.dec_layers,
-            shared=c.shared_networks, batchnorm_mean=c.batchnorm_mean,
+            shared=c.shared_networks, batchnorm_mean=c.batchnorm_mean, same_init=c.same_init,
+            logvar_bound=c.logvar_bound,
         )
         self.prior = self._make_prior()
 
@@ -122,8 +143,9 @@ class VAUBFamily(Method):
             )
         return ScorePrior(
             c.latent_dim, encoder_gradient=c.encoder_gradient, sigma_min=c.sigma_min,
-            sigma_max=c.sigma_max, n_levels=c.n_levels, sfs_perturb=c.sfs_perturb,
-            hidden=c.score_hidden, n_layers=c.score_layers,
+            sigma_max=c.sigma_max, n_levels=c.n_levels, sfs_perturb=c.sfs_perturb, sfs_level=c.sfs_level,
+            sfs_shrink=c.sfs_shrink, hidden=c.score_hidden, n_layers=c.score_layers,
+            layernorm=c.score_layernorm,
         )
 
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
@@ -135,7 +157,7 @@ class VAUBFamily(Method):
             self.model, self.prior, beta=c.beta, gw=c.gw, lambda_gw=c.lambda_gw,
             gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
             likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
-            prior_steps=c.prior_steps,
+            prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
         )
         if c.gw == "sp" and train.emb is None:
             if c.semantic is None:

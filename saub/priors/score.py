@@ -114,8 +114,11 @@ class ScoreNetwork(nn.Module):
         gaussian_mixing: bool = True,
         mixing_logit: float = 0.0,
         emb_dim: int = 32,
+        layernorm: bool = False,
     ):
         super().__init__()
+        if layernorm and residual:
+            raise ValueError("layernorm applies to the plain (non-residual) trunk")
         self.embed = _SigmaEmbedding(emb_dim)
         self.inp = nn.Linear(latent_dim + emb_dim, hidden)
         self.residual = residual
@@ -123,6 +126,8 @@ class ScoreNetwork(nn.Module):
             self.blocks = nn.ModuleList(_ResidualBlock(hidden, emb_dim) for _ in range(n_layers))
         else:
             self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(n_layers - 1))
+        #: LayerNorm after every hidden linear layer, before the activation (the authors' score MLP).
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(n_layers)) if layernorm else None
         self.out = nn.Linear(hidden, latent_dim)
         self.act = nn.SiLU()
         self.mixing_logit = nn.Parameter(torch.tensor(float(mixing_logit))) if gaussian_mixing else None
@@ -130,9 +135,14 @@ class ScoreNetwork(nn.Module):
     def forward(self, z: Tensor, sigma: Tensor) -> Tensor:
         sigma = torch.as_tensor(sigma, dtype=z.dtype, device=z.device).expand(z.shape[0])
         emb = self.embed(sigma)
-        h = self.act(self.inp(torch.cat([z, emb], dim=1)))
-        for block in self.blocks:
-            h = block(h, emb) if self.residual else self.act(block(h))
+        h = self.inp(torch.cat([z, emb], dim=1))
+        h = self.act(self.norms[0](h) if self.norms is not None else h)
+        for i, block in enumerate(self.blocks):
+            if self.residual:
+                h = block(h, emb)
+            else:
+                h = block(h)
+                h = self.act(self.norms[i + 1](h) if self.norms is not None else h)
         score = self.out(h) / sigma.unsqueeze(1)
         if self.mixing_logit is None:
             return score
@@ -159,12 +169,15 @@ def dsm_loss(score_fn: ScoreFn, z: Tensor, schedule: NoiseSchedule, weighting: s
     return 0.5 * (resid**2).sum(1).mean()
 
 
-def sfs_cross_entropy(z: Tensor, score_fn: ScoreFn, sigma0: float, perturb: bool = True) -> Tensor:
+def sfs_cross_entropy(z: Tensor, score_fn: ScoreFn, sigma0: float, perturb: bool = True,
+                      shrink: float = 0.0) -> Tensor:
     """SFS surrogate of eq. 9-10, per sample ``[B]``: ``-S(z*, σ_0)ᵀ z`` with z* detached.
 
     ``perturb=True`` evaluates the score at ``z* = z + σ_0 ε`` (eq. 10); ``False`` at z itself
     (eq. 9, the form of Prop. 1). The score is computed without a graph, so no gradient reaches
-    the score network and no activation of it is kept.
+    the score network and no activation of it is kept. ``shrink = c > 0`` uses ``S(z*) - c z*``
+    instead (the authors' code adds ``-0.05 z`` to the learned score in the VAE step: a Gaussian
+    score of precision c on top of the prior's).
     """
     with torch.no_grad():
         z_star = z.detach()
@@ -172,6 +185,8 @@ def sfs_cross_entropy(z: Tensor, score_fn: ScoreFn, sigma0: float, perturb: bool
             z_star = z_star + sigma0 * torch.randn_like(z_star)
         sigma = torch.full((z.shape[0],), sigma0, dtype=z.dtype, device=z.device)
         s = score_fn(z_star, sigma)
+        if shrink:
+            s = s - shrink * z_star
     return -(s * z).sum(1)
 
 
@@ -210,6 +225,8 @@ class ScorePrior(Prior):
         sfs_perturb: bool = True,
         dsm_weighting: str = "sigma2",
         score_net: nn.Module | None = None,
+        sfs_level: int | None = None,
+        sfs_shrink: float = 0.0,
         **net_kwargs,
     ):
         super().__init__(latent_dim)
@@ -220,6 +237,13 @@ class ScorePrior(Prior):
         self.encoder_gradient = encoder_gradient
         self.schedule = NoiseSchedule(sigma_min, sigma_max, n_levels)
         self.sfs_perturb = sfs_perturb
+        #: σ_0 of the SFS surrogate: σ_min (None, eq. 10) or the schedule's level of this index (the
+        #: authors' code evaluates the score at level 30 of 100).
+        if sfs_level is not None and not 0 <= sfs_level < (n_levels or 1):
+            raise ValueError(f"sfs_level must index one of the {n_levels} noise levels, got {sfs_level}")
+        self.sfs_sigma = self.schedule.sigma_min if sfs_level is None \
+            else float(self.schedule.levels(torch.float64)[sfs_level])
+        self.sfs_shrink = sfs_shrink
         self.dsm_weighting = dsm_weighting
         self.score_net = score_net if score_net is not None else ScoreNetwork(latent_dim, **net_kwargs)
 
@@ -229,7 +253,7 @@ class ScorePrior(Prior):
 
     def cross_entropy(self, z: Tensor) -> Tensor:
         if self.encoder_gradient == "sfs":
-            return sfs_cross_entropy(z, self.score, self.schedule.sigma_min, self.sfs_perturb)
+            return sfs_cross_entropy(z, self.score, self.sfs_sigma, self.sfs_perturb, self.sfs_shrink)
         return lsgm_cross_entropy(z, self.score, self.schedule)
 
     def prior_loss(self, z: Tensor) -> Tensor:
