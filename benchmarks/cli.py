@@ -13,6 +13,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,15 +30,17 @@ def parse_seeds(text: str | None) -> list[int] | None:
     if text is None:
         return None
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                lo, hi = part.split("-")
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise ConfigError(f"--seeds must look like '0-4' or '0,1,2', got {text!r}") from None
+    for part in text.split(","):
+        try:
+            bounds = [int(v) for v in part.split("-")] if "-" in part else [int(part)] * 2
+        except ValueError:
+            raise ConfigError(f"--seeds must look like '0-4' or '0,1,2', got {text!r}") from None
+        if len(bounds) != 2:
+            raise ConfigError(f"--seeds must look like '0-4' or '0,1,2', got {text!r}")
+        lo, hi = bounds
+        if hi < lo:
+            raise ConfigError(f"--seeds range {part!r} is empty (write it low-high, e.g. 2-5)")
+        seeds.extend(range(lo, hi + 1))
     if any(s < 0 for s in seeds):
         raise ConfigError(f"--seeds must be non-negative, got {text!r}")
     return sorted(set(seeds))
@@ -62,11 +65,38 @@ def _experiment(name: str):
     return exp
 
 
+def check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be a positive number of workers, got {jobs}")
+
+
+def check_writable(results: Path) -> None:
+    """Create ``results`` and prove a file can be written there, before the first cell trains."""
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        probe = results / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"results folder {results} is not writable ({exc.strerror or exc}); "
+                          "choose another with --results or $SAUB_RESULTS") from None
+
+
+def finish(state, what: str = "cells") -> int:
+    """The last line of a run, and its exit status: 1 when any cell failed or has no record."""
+    unfinished = len(state.failed) + len(state.missing) + len(state.corrupt)
+    print(f"done {len(state.done)}, failed {len(state.failed)}, missing {len(state.missing)}, "
+          f"corrupt {len(state.corrupt)}" + (f": {unfinished} {what} did not finish" if unfinished else ""))
+    return 1 if unfinished else 0
+
+
 def cmd_run(args) -> int:
     exp = _experiment(args.experiment)
     exp.profile(args.profile)
+    check_jobs(args.jobs)
     seeds = parse_seeds(args.seeds)
     results = Path(args.results)
+    check_writable(results)
     todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile, seeds))
     print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run -> {results}")
@@ -75,10 +105,7 @@ def cmd_run(args) -> int:
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
                   progress=not args.quiet)
-    state = sweep_state(exp, args.profile, results, seeds)
-    print(f"done {len(state.done)}, failed {len(state.failed)}, missing {len(state.missing)}, "
-          f"corrupt {len(state.corrupt)}")
-    return 0
+    return finish(sweep_state(exp, args.profile, results, seeds))
 
 
 def _search_experiment(name: str):
@@ -97,7 +124,9 @@ def cmd_search(args) -> int:
 
     exp = _search_experiment(args.experiment)
     exp.profile(args.profile)
+    check_jobs(args.jobs)
     results = Path(args.results)
+    check_writable(results)
     todo = [] if args.select_only else plan(exp, args.profile, results, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile))
     print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} trials to run -> {results}")
@@ -108,12 +137,12 @@ def cmd_search(args) -> int:
     for (label, sweep), sel in select(state.records).items():
         print(f"  {label} {sweep}: trial {sel['trial']} (source-val-only {sel['source_only_trial']}, "
               f"oracle {sel['oracle_trial']}; {sel['n_done']}/{sel['n_trials']} done) {sel['note'] or ''}")
-    unfinished = len(state.missing) + len(state.corrupt)
-    if unfinished:
-        print(f"selection not written: {unfinished} trial(s) not finished", file=sys.stderr)
-        return 1
-    print(f"wrote {write_selection(exp, state.records, args.profile)}")
-    return 1 if state.failed else 0
+    if state.missing or state.corrupt:
+        print(f"selection not written: {len(state.missing) + len(state.corrupt)} trial(s) not finished",
+              file=sys.stderr)
+    else:
+        print(f"wrote {write_selection(exp, state.records, args.profile)}")
+    return finish(state, "trials")
 
 
 def cmd_status(args) -> int:
@@ -134,6 +163,16 @@ def only_absent(exp, profile: str) -> bool:
     return bool(exp.absent(profile)) and not exp.cells(profile)
 
 
+def report_dir(args) -> Path:
+    """``--out``, else ``reports/`` for the repository's own results, else ``<results>/reports``: a
+    page built from another folder's records never overwrites the committed one unasked."""
+    if args.out:
+        return Path(args.out)
+    if Path(args.results).resolve() == default_results_dir().resolve():
+        return REPORTS_DIR
+    return Path(args.results) / "reports"
+
+
 def cmd_report(args) -> int:
     if not args.all and not args.experiment:
         raise ConfigError("name an experiment or pass --all")
@@ -148,7 +187,7 @@ def cmd_report(args) -> int:
             print(f"{name}: no records for profile {args.profile}; run `saub-bench run {name} "
                   f"--profile {args.profile}` first")
             continue
-        path = write_report(exp, state.records, args.profile, Path(args.out),
+        path = write_report(exp, state.records, args.profile, report_dir(args),
                             missing=len(state.missing) + len(state.corrupt))
         print(f"{name}: wrote {path}")
     return 0
@@ -191,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write reports/<experiment>.md from records")
     common(p, experiment_required=False)
     p.add_argument("--all", action="store_true")
-    p.add_argument("--out", default=str(REPORTS_DIR))
+    p.add_argument("--out", default=None, help="pages folder (default: reports/ for the repository's "
+                   "results, else <results>/reports)")
     p.set_defaults(func=cmd_report)
     try:
         from benchmarks.data.cli import add_data_commands

@@ -72,6 +72,17 @@ class Budget:
     progress: bool = False
     eval_every: int = 0
 
+    def __post_init__(self) -> None:
+        """A budget that cannot train is refused where it is declared, before anything runs."""
+        from benchmarks.config import ConfigError
+
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Budget.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise ConfigError(f"Budget.eval_every must be a non-negative integer, got {self.eval_every!r}")
+
 
 class Method(ABC):
     """Base class of every registered method.

@@ -8,8 +8,9 @@ Every record of an experiment with ``diagnostics = True`` carries, beside its me
   The stronger one's accuracy is printed beside the majority rate; its *balanced* accuracy (mean
   per-domain recall) is 0.5 for indistinguishable domains whatever their sizes, 1 for separable ones. The
   proxy A-distance of Ben-David et al. (2007), d̂_A = 2 (1 − 2 ε) with ε = 1 − balanced accuracy,
-  is given too. A run is flagged *not aligned* when the balanced accuracy exceeds
-  :data:`ALIGNED_MAX_BALANCED_ACCURACY` (halfway between chance and perfect separation).
+  is given too. A run is flagged *not aligned* when the balanced accuracy is more than halfway from
+  chance (1/k for k domains) to perfect separation: above :data:`ALIGNED_MAX_BALANCED_ACCURACY` for
+  two domains.
 * **Collapse** (:func:`active_units`): a latent unit is *active* when the variance over inputs of its
   posterior mean exceeds :data:`ACTIVE_SNR` times its mean posterior variance,
   Var_x(μ_u(x)) / E_x[σ_u²(x)] > 0.01. With a unit posterior variance this is Burda et al.'s (2016)
@@ -41,7 +42,8 @@ from saub.seeding import derive_seed
 
 #: Fractions of the training budget at which a cell is evaluated (the final one is the record itself).
 CHECKPOINT_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
-#: Above this balanced accuracy of the held-out linear domain probe a run is "not aligned".
+#: Above this balanced accuracy of the held-out domain probes a two-domain run is "not aligned"
+#: (k domains: above 1/k + (1 − 1/k) / 2, halfway from chance to perfect separation).
 ALIGNED_MAX_BALANCED_ACCURACY = 0.75
 #: A unit is active when Var_x(μ_u) / E_x[σ_u²] exceeds this (Burda et al. 2016's 0.01).
 ACTIVE_SNR = 0.01
@@ -131,6 +133,7 @@ def domain_probe(z: Tensor, d: Tensor, seed: int, max_per_domain: int = PROBE_MA
         "majority": float(counts.max() / counts.sum()),
         "proxy_a_distance": 2.0 * (1.0 - 2.0 * (1.0 - balanced)),
         "n_scored": int(len(score)),
+        "n_domains": int(len(domains)),
     })
     return out
 
@@ -208,9 +211,15 @@ def representation_diagnostics(method, task, seed: int) -> dict:
     return out
 
 
+def aligned_threshold(n_domains: int) -> float:
+    """Balanced accuracy halfway between chance (1/k) and perfect separation; 0.75 for k = 2."""
+    chance = 1.0 / n_domains
+    return chance + (1.0 - chance) * (ALIGNED_MAX_BALANCED_ACCURACY - 0.5) / 0.5
+
+
 def is_aligned(diag: Mapping) -> bool | None:
     a = diag.get("alignment")
-    return None if not a else a["balanced_accuracy"] <= ALIGNED_MAX_BALANCED_ACCURACY
+    return None if not a else a["balanced_accuracy"] <= aligned_threshold(a.get("n_domains", 2))
 
 
 def is_collapsed(diag: Mapping) -> bool:

@@ -29,6 +29,7 @@ from benchmarks.diagnostics import checkpoint_steps, loss_shares, representation
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.search import make_search_experiment, selected_overrides
 from saub.seeding import derive_seed, seed_everything
+from saub.training import check_loss
 
 PROFILES = ("smoke", "quick", "paper")
 #: Characters kept out of record file names (path separators and what Windows forbids).
@@ -255,6 +256,7 @@ class Experiment:
             method.watch(checkpoint_steps(cell.budget.steps), at_checkpoint)
         curves = method.fit(train, cell.budget, cell.model_seed)
         method.watch((), None)
+        check_curves(curves, method.loss_weights())
         fitted = time.perf_counter()
         metrics: dict[str, Any] = {}
         for name in self.metrics:
@@ -306,6 +308,17 @@ class Experiment:
     def report(self, records: list[dict], out_dir, profile: str):
         """Experiment-specific tables and figures; see :mod:`benchmarks.report`."""
         raise NotImplementedError
+
+
+def check_curves(curves: dict[str, list[float]], loss_terms: dict[str, float]) -> None:
+    """Refuse to score a run whose loss terms (the method's :meth:`Method.loss_weights` curves, or every
+    curve when it declares none) ran away: NaN, infinite, or past :data:`saub.training.MAX_LOSS`,
+    which a method's own loop may not check (:class:`saub.training.DivergenceError` names the step)."""
+    names = list(loss_terms) or list(curves)
+    for name in names:
+        for step, value in enumerate(curves.get(name, [])):
+            if isinstance(value, (int, float)) and not math.isnan(value):  # NaN: a stage that skips a term
+                check_loss(f"training curve {name!r}", float(value), step)
 
 
 def snapshot_for_evaluation(method, train):

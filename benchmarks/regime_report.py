@@ -80,8 +80,9 @@ def _curve_text(records: list[dict], headline: str | None) -> str:
     return " → ".join(f"{_f(_mean(v), 3)} ({step / last:.3g})" for step, v in sorted(by_step.items()))
 
 
-def regime_table(records: list[dict], headline: str | None, source_val: str | None = None):
-    """A :class:`benchmarks.report.Table` of the diagnostics per (row, sweep value), mean over seeds."""
+def regime_table(records: list[dict], headline: str | None, source_val: str = "source_val_accuracy"):
+    """A :class:`benchmarks.report.Table` of the diagnostics per (row, sweep value), mean over seeds;
+    ``source_val`` names the record's source-validation metric ("—" where records lack it)."""
     from benchmarks.report import Table
 
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -107,7 +108,7 @@ def regime_table(records: list[dict], headline: str | None, source_val: str | No
             f"{_f(_mean(a.get('accuracy') for a in align))} vs {_f(_mean(a.get('majority') for a in align))}",
             (f"{100 * active:.0f}% active, " if active is not None else "") + f"eff. rank {_f(rank, 1)}",
             _loss_share_text(diagnosed),
-            _f(_mean(r["metrics"].get(source_val) for r in diagnosed), 3) if source_val else "—",
+            _f(_mean(r["metrics"].get(source_val) for r in diagnosed), 3),
             _curve_text(diagnosed, headline),
             flags_text(recs, headline),
         ])

@@ -80,6 +80,10 @@ def write_report(experiment: Experiment, records: list[dict], profile: str,
     done = [r for r in records if r.get("status") == "done"]
     failed = [r for r in records if r.get("status") != "done"]
     page = experiment.report(done, out_dir, profile)
+    if experiment.diagnostics and done:  # every page of a diagnosed experiment shows its regime section
+        from benchmarks.regime_report import regime_table
+
+        page.tables.append(regime_table(done, experiment.headline))
     seeds = sorted({r["cell"]["seed_index"] for r in done})
     lines = [
         f"# {experiment.name}: {experiment.title}",

@@ -33,7 +33,20 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 class DivergenceError(FloatingPointError):
-    """A loss became NaN or infinite; the run cannot continue."""
+    """A loss became NaN or infinite, or ran away past :data:`MAX_LOSS`; the run cannot continue."""
+
+
+#: A loss whose magnitude exceeds this has run away (the summed squared error of a 28x28 image in
+#: [0, 1] is at most 784; a finite 1e19 reconstruction was seen on a diverging run).
+MAX_LOSS = 1e10
+
+
+def check_loss(name: str, value: float, step: int) -> None:
+    """Raise :class:`DivergenceError` when ``value`` is NaN, infinite or larger than :data:`MAX_LOSS`."""
+    if not math.isfinite(value):
+        raise DivergenceError(f"{name} is {value} at step {step}")
+    if abs(value) > MAX_LOSS:
+        raise DivergenceError(f"{name} ran away: |{value:.3g}| > {MAX_LOSS:g} at step {step}")
 
 
 @dataclass
@@ -102,8 +115,7 @@ class AlternatingTrainer:
         self.history: list[dict[str, float]] = []
 
     def _check(self, name: str, value: Tensor) -> None:
-        if not math.isfinite(value.item()):
-            raise DivergenceError(f"{name} is {value.item()} at step {len(self.history)}")
+        check_loss(name, value.item(), len(self.history))
 
     def vae_loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """L_total of Step 1 and its logged terms."""

@@ -148,3 +148,12 @@ def test_only_the_nonlinear_probe_sees_domains_with_equal_means_and_variances():
     assert abs(out["linear_balanced_accuracy"] - 0.5) < 0.05
     assert out["mlp_balanced_accuracy"] > 0.8
     assert out["balanced_accuracy"] == out["mlp_balanced_accuracy"] and out["strongest_probe"] == "mlp"
+
+
+def test_the_alignment_threshold_sits_halfway_from_chance_for_any_number_of_domains():
+    assert dg.aligned_threshold(2) == 0.75
+    assert dg.aligned_threshold(3) == pytest.approx(2 / 3)
+    three = {"alignment": {"balanced_accuracy": 0.6, "n_domains": 3}}
+    assert dg.is_aligned(three)
+    assert not dg.is_aligned({"alignment": {"balanced_accuracy": 0.7, "n_domains": 3}})
+    assert dg.is_aligned({}) is None

@@ -94,10 +94,16 @@ def test_registered_metrics_on_a_blob_task():
 
 
 def test_target_accuracy_uses_target_test_rows_only():
-    """Corrupting the source test rows or the target training rows leaves the score unchanged."""
+    """Corrupting the source test rows or the target training rows leaves the target score unchanged;
+    the source-validation accuracy (model selection without target labels) reads the source test rows
+    and only those, so corrupting them moves it and corrupting target rows does not."""
     task = blob_task()
     base = METRICS.get("target-accuracy")(IdentityMethod({}, (8,), 2, 10), task, 0)
-    task.test.x[task.test.d == 0] = 0.0
     task.train.x[task.train.d == 1] = 0.0
+    target_only = METRICS.get("target-accuracy")(IdentityMethod({}, (8,), 2, 10), task, 0)
+    assert target_only == base
+    task.test.x[task.test.d == 0] = 0.0
     again = METRICS.get("target-accuracy")(IdentityMethod({}, (8,), 2, 10), task, 0)
-    assert again == base
+    assert {k: v for k, v in again.items() if k != "source_val_accuracy"} == {
+        k: v for k, v in base.items() if k != "source_val_accuracy"}
+    assert base["source_val_accuracy"] == 1.0 and again["source_val_accuracy"] < 0.5

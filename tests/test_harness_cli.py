@@ -57,9 +57,10 @@ def test_status_counts_done_failed_missing_corrupt(tmp_path, capsys):
     assert "done 0, failed 0, missing 16, corrupt 0" in capsys.readouterr().out
     assert not results.exists()  # status writes nothing
 
-    assert main(["run", GRID, "--seeds", "0", "--quiet", *args]) == 0
+    assert main(["run", GRID, "--seeds", "0", "--quiet", *args]) == 1  # failed cells: exit 1, said last
     out = capsys.readouterr().out
     assert "8 of 8 cells to run" in out and "done 2, failed 6, missing 0, corrupt 0" in out
+    assert out.splitlines()[-1].endswith("6 cells did not finish")
     ok = next(c for c in EXPERIMENTS.get(GRID).cells("smoke", [0]) if c.label == "ok")
     path = record_path(results, ok)
     path.write_text(path.read_text()[:100])

@@ -118,9 +118,11 @@ def test_views_share_table1_cells():
             assert {c.experiment for c in view.cells(profile)} == {"table1"}
     for exp in (t1, Fig6(), Fig14(), Table1LeNet()):
         exp.validate()
-    # every row shares the encoder; DANN/ADDA do not take the VAUB-only profile option
+    # every row shares the encoder (the authors'-code row keeps their latent size 100);
+    # DANN/ADDA do not take the VAUB-only profile option
     quick = {c.label: c.overrides for c in t1.cells("quick")}
-    assert {o["latent_dim"] for o in quick.values()} == {64}
+    assert {o["latent_dim"] for label, o in quick.items() if label != "SAUB (authors' code)"} == {64}
+    assert quick["SAUB (authors' code)"]["latent_dim"] == 100
     assert "prior_steps" not in quick["DANN"] and quick["SAUB GW-EP"]["prior_steps"] == 5
 
 
@@ -144,7 +146,8 @@ def test_table1_and_fig6_reports_show_the_gw_sp_row_with_its_space(tmp_path):
     page = Table1().report(recs, tmp_path, "quick")
     rows = {r[0]: r for r in page.tables[0].rows}
     sp = rows["SAUB GW-SP (contrastive-digits-v1 substitute, not CLIP)"]
-    assert sp[1:3] == ["96.1", "92.0 ± 2.0"] and sp[5:7] == ["97.4", "92.0 ± 2.0"]
+    assert sp[1:3] == ["96.1", "92.0 ± 2.0"] and sp[6:8] == ["97.4", "92.0 ± 2.0"]
+    assert sp[5] == sp[10] == "not recorded"  # regime columns: these records carry no diagnostics
     assert rows["ADDA"][2] == "not run" and "CLIP ViT-L/14's" in page.tables[0].note
     verdicts = {v[0]: v for v in page.verdicts}
     assert verdicts["C3"][2] == "supported" and "not CLIP" in verdicts["C3"][1]

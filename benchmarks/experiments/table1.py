@@ -33,7 +33,7 @@ import torch
 
 from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.experiment import Claim, Experiment, Profile, Row, register_experiment, rounded
-from benchmarks.regime_report import NOT_RECORDED, flags_by_group, regime_table
+from benchmarks.regime_report import NOT_RECORDED, flags_by_group
 from benchmarks.report import Page, Table
 from benchmarks.search import Search, selection_note
 from benchmarks.semantic import CONTRASTIVE, describe_space
@@ -326,8 +326,7 @@ test splits, 1,000 steps of batch 128 for every row.
             "post-hoc column. The paper's GW-SP numbers are CLIP ViT-L/14's; ours are the label-free "
             f"substitute's ({SP_SPACE}), a different semantic space.",
         )
-        page = Page(tables=[table, regime_table(records, self.headline, "source_val_accuracy"),
-                            self._protocol_table(records)])
+        page = Page(tables=[table, self._protocol_table(records)])
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
         page.notes += [
             selection_note(self, profile),
@@ -383,6 +382,9 @@ class Table1View(Experiment):
     rows = Table1.rows
     metrics = Table1.metrics
     profiles = Table1.profiles
+    diagnostics = Table1.diagnostics
+    checkpoint_metrics = Table1.checkpoint_metrics
+    headline = Table1.headline
 
     def cells(self, profile: str, seeds=None):
         return Table1().cells(profile, seeds)

@@ -14,10 +14,14 @@ def balanced_batches(split: Split, batch_size: int, generator: torch.Generator) 
 
     Each domain's rows are drawn without replacement within a batch (all of them when the
     domain has fewer rows), so small synthetic sets are used whole and BatchNorm always sees a
-    single domain's statistics per encoder.
+    single domain's statistics per encoder. A batch needs at least 2 rows per domain (BatchNorm of a
+    single row is undefined): a smaller ``batch_size`` is an error, not silently enlarged.
     """
     domains = torch.unique(split.d).tolist()
-    per = max(2, batch_size // len(domains))
+    if batch_size < 2 * len(domains):
+        raise ValueError(f"batch_size {batch_size} is too small for {len(domains)} domains: need at least "
+                         f"2 rows per domain, i.e. batch_size >= {2 * len(domains)}")
+    per = batch_size // len(domains)
     rows = {dom: torch.nonzero(split.d == dom).squeeze(1) for dom in domains}
     while True:
         picks = []

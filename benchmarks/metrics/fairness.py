@@ -50,14 +50,23 @@ def _group_rate(values: Tensor, mask: Tensor, what: str) -> float:
     return float(values[mask].mean())
 
 
+def _same_rows(**named: Tensor) -> None:
+    sizes = {name: torch.as_tensor(t).reshape(-1).shape[0] for name, t in named.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError("fairness metrics need one entry per row in every input, got "
+                         + ", ".join(f"{name}: {n}" for name, n in sizes.items()))
+
+
 def demographic_parity_gap(y_pred: Tensor, s: Tensor) -> float:
     """Δ_DP = |P(ŷ=1|s=0) − P(ŷ=1|s=1)| over the rows given (s ∈ {0, 1})."""
+    _same_rows(y_pred=y_pred, s=s)
     y_pred, s = _binary("y_pred", y_pred), _binary("s", s)
     return abs(_group_rate(y_pred, s == 0, "s=0") - _group_rate(y_pred, s == 1, "s=1"))
 
 
 def equal_opportunity_gap(y_pred: Tensor, y: Tensor, s: Tensor) -> float:
     """DEO = |P(ŷ=1|y=1,s=0) − P(ŷ=1|y=1,s=1)| (the true-positive-rate gap)."""
+    _same_rows(y_pred=y_pred, y=y, s=s)
     y_pred, y, s = _binary("y_pred", y_pred), _binary("y", y), _binary("s", s)
     pos = y == 1
     tpr0 = _group_rate(y_pred, pos & (s == 0), "y=1, s=0")
@@ -66,6 +75,7 @@ def equal_opportunity_gap(y_pred: Tensor, y: Tensor, s: Tensor) -> float:
 
 def fairness_scores(y_pred: Tensor, y: Tensor, s: Tensor) -> dict[str, float]:
     """``{"accuracy", "delta_dp", "deo", "positive_rate"}`` of binary predictions."""
+    _same_rows(y_pred=y_pred, y=y, s=s)
     y_pred = torch.as_tensor(y_pred).reshape(-1)
     return {"accuracy": float((y_pred == torch.as_tensor(y).reshape(-1)).double().mean()),
             "delta_dp": demographic_parity_gap(y_pred, s), "deo": equal_opportunity_gap(y_pred, y, s),
