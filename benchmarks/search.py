@@ -12,7 +12,8 @@ one seed, the search profile's budget, the base experiment's task and data seed.
 **Selection without target labels** (:func:`select`). The rule, the same for every method:
 
 1. *admissible* trials finished, are not collapsed, and are aligned (the held-out linear domain
-   probe's balanced accuracy ≤ :data:`benchmarks.diagnostics.ALIGNED_MAX_BALANCED_ACCURACY`);
+   probe's balanced accuracy, the stronger of the linear and the MLP probe, at most
+   :func:`benchmarks.diagnostics.aligned_threshold`: 0.75 for two domains);
 2. among them the highest ``source_val_accuracy`` (the post-hoc classifier on the *source* test
    split: training-domain validation); ties go to the lower trial;
 3. when no trial is admissible, the highest source-validation accuracy among the non-collapsed
@@ -22,7 +23,9 @@ Why: source validation alone rewards a representation that keeps its domains apa
 autoencoder keeps every source detail); the methods under test exist to align domains, so among
 the configurations that do, source validation measures how much label information survives. The
 target-label **oracle** (highest target accuracy) is reported beside it as an upper bound only,
-with the plain source-validation choice, so a reader sees how much the rule matters.
+with the plain source-validation choice and the *least separable* choice (the non-collapsed trial
+whose domains the probe separates least; label-free too, but added after the first search was
+seen, so it is shown, never used), so a reader sees how much the rule matters.
 
 The chosen configurations are written to ``<results>/selected/<experiment>_<profile>.json``
 (:func:`write_selection`) and committed with the records; the base experiment's grid then uses them
@@ -268,6 +271,8 @@ def select(records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
 
         chosen = _best(pool, "source_val_accuracy")
         source_only, oracle = _best(done, "source_val_accuracy"), _best(done, "target_accuracy")
+        probed = [r for r in healthy if (finals[id(r)].get("alignment") or {}).get("balanced_accuracy") is not None]
+        least_separable = min(probed, key=lambda r: finals[id(r)]["alignment"]["balanced_accuracy"], default=None)
         out[key] = {
             "trial": _trial(chosen),
             "overrides": None if chosen is None else chosen["cell"]["overrides"],
@@ -276,6 +281,7 @@ def select(records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
                                           if done else "no finished trial"),
             "source_only_trial": _trial(source_only),
             "oracle_trial": _trial(oracle),
+            "least_separable_trial": _trial(least_separable),
             "n_trials": len(recs),
             "n_done": len(done),
         }

@@ -75,6 +75,7 @@ def test_selection_prefers_aligned_trials_and_never_reads_target_labels():
     sel = sr.select(records)[("m", json.dumps({"task.x": "a"}))]
     assert sel["trial"] == 2 and sel["aligned"] and sel["note"] is None
     assert sel["source_only_trial"] == 3 and sel["oracle_trial"] == 3
+    assert sel["least_separable_trial"] == 2  # lowest probe accuracy among the non-collapsed
     assert sel["n_done"] == 4 and sel["n_trials"] == 5
     # the target accuracies do not enter the rule: permuting them leaves the choice alone
     for r, t in zip(records, (0.1, 0.2, 0.3, 0.4, 0.5)):
@@ -87,6 +88,7 @@ def test_selection_falls_back_to_source_validation_and_says_so():
                _record("m", 2, 0.99, 0.3, 0.5, active=0.0)]
     sel = sr.select(records)[("m", json.dumps({"task.x": "a"}))]
     assert sel["trial"] == 1 and not sel["aligned"] and sel["note"] == "no aligned configuration"
+    assert sel["least_separable_trial"] == 0
 
 
 # ------------------------------------------------------------------ end to end on the toy VAUB rows
