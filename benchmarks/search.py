@@ -271,8 +271,10 @@ def select(records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
 
         chosen = _best(pool, "source_val_accuracy")
         source_only, oracle = _best(done, "source_val_accuracy"), _best(done, "target_accuracy")
-        probed = [r for r in healthy if (finals[id(r)].get("alignment") or {}).get("balanced_accuracy") is not None]
-        least_separable = min(probed, key=lambda r: finals[id(r)]["alignment"]["balanced_accuracy"], default=None)
+        separability = {id(r): (finals[id(r)].get("alignment") or {}).get("balanced_accuracy")
+                        for r in healthy}
+        probed = [r for r in healthy if separability[id(r)] is not None]
+        least_separable = min(probed, key=lambda r: separability[id(r)], default=None)
         out[key] = {
             "trial": _trial(chosen),
             "overrides": None if chosen is None else chosen["cell"]["overrides"],

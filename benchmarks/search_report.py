@@ -106,8 +106,9 @@ def search_page(experiment, records: list[dict], profile: str):
         f"{base.search.trials[profile]} trials per row and sweep value, the same for every row.",
         f"Aligned: the held-out domain probe's balanced accuracy (the stronger of a linear and a one-hidden-"
         f"layer MLP probe) ≤ {ALIGNED_MAX_BALANCED_ACCURACY} for two domains (0.5 = indistinguishable); "
-        "see benchmarks/diagnostics.py. Least separable choice: the non-collapsed trial with the lowest probe "
-        "accuracy, label-free but devised after this search was first read, so shown beside the rule, not used.",
+        "see benchmarks/diagnostics.py. Least separable choice: the non-collapsed trial with the lowest "
+        "probe accuracy, label-free but devised after this search was first read, so shown beside the "
+        "rule, not used.",
         f"The selection is written to results/selected/{base.name}_{profile}.json by `saub-bench search "
         f"{base.name} --profile {profile}` once every trial has finished; {base.name}'s grid then uses it.",
     ]
