@@ -353,15 +353,23 @@ def diagnostic_scalars(diag: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def thin_curves(curves: dict[str, list[float]], max_points: int = 200) -> dict[str, list[float]]:
-    """Keep at most ``max_points`` evenly spaced points of each training curve (with step index)."""
+def thin_curves(curves: dict[str, list[float]], steps: list[int] | None = None,
+                max_points: int = 200) -> dict[str, list[float]]:
+    """Keep at most ``max_points`` evenly spaced points of each training curve.
+
+    ``out["step"]`` is the training step of each kept point: ``steps[i]`` for the kept indices i
+    when the curves were evaluated at ``steps`` (one per point), else the point's index, so a
+    plot pairs every value with its own step whether or not the curve was thinned.
+    """
     out: dict[str, list[float]] = {}
     for name, values in curves.items():
         n = len(values)
+        if steps is not None and len(steps) != n:
+            raise ValueError(f"curve {name!r} has {n} points but {len(steps)} steps")
         idx = sorted({round(i * (n - 1) / (max_points - 1)) for i in range(max_points)}) if n > max_points \
             else list(range(n))
         out[name] = [_finite_or_none(values[i]) for i in idx]
-        out.setdefault("step", idx)
+        out.setdefault("step", idx if steps is None else [steps[i] for i in idx])
     return out
 
 

@@ -100,13 +100,15 @@ def regime_table(records: list[dict], headline: str | None, source_val: str = "s
         collapse = [f.get("collapse") or {} for f in finals]
         active = _mean(c.get("active_fraction") for c in collapse)
         rank = _mean(c.get("effective_rank") for c in collapse)
+        info = _mean(c.get("information_bound_nats") for c in collapse)
         probe = (f"{_f(_mean(a.get('balanced_accuracy') for a in align))} "
                  f"({_f(_mean(a.get('linear_balanced_accuracy') for a in align))} / "
                  f"{_f(_mean(a.get('mlp_balanced_accuracy') for a in align))})")
         rows.append([
             label, sweep_text(sweep), f"{len(diagnosed)}/{len(recs)}", probe,
             f"{_f(_mean(a.get('accuracy') for a in align))} vs {_f(_mean(a.get('majority') for a in align))}",
-            (f"{100 * active:.0f}% active, " if active is not None else "") + f"eff. rank {_f(rank, 1)}",
+            (f"{100 * active:.0f}% active, " if active is not None else "")
+            + (f"I(x; z) ≤ {_f(info, 1)} nats, " if info is not None else "") + f"eff. rank {_f(rank, 1)}",
             _loss_share_text(diagnosed),
             _f(_mean(r["metrics"].get(source_val) for r in diagnosed), 3),
             _curve_text(diagnosed, headline),
@@ -121,6 +123,8 @@ def regime_table(records: list[dict], headline: str | None, source_val: str = "s
         note=(f"Held-out domain probes on the test split's representations; 'not aligned' above a balanced "
               f"accuracy of {ALIGNED_MAX_BALANCED_ACCURACY} (0.5: indistinguishable). A unit is active when "
               f"Var_x(μ) / E_x[σ²] > 0.01; 'collapsed' below {100 * COLLAPSE_MAX_ACTIVE_FRACTION:.0f}% "
-              "active units (or an effective rank below 1.5 without a posterior). 'still improving': the "
+              "active units (or an effective rank below 1.5 without a posterior); I(x; z) ≤ …: a Gaussian "
+              "upper bound on the information the posterior carries (tiny when units are 'active' by the "
+              "SNR test yet nearly empty). 'still improving': the "
               "headline gained more than 0.02 between the last two checkpoints."),
     )

@@ -10,7 +10,7 @@ The experiment (seed 000, §3.2.1 and App. E):
    objective, β = 0.1, once with the SFS cross-entropy (eq. 10: one detached score evaluation
    at σ_min) and once with LSGM's (eq. 23-24: weighted DSM over [σ_min, 1], back-propagated
    through the score network), for σ_min ∈ {0.001, 0.01, 0.1, 0.2}
-   (:func:`train_against_fixed_prior`, :func:`run_fig1`).
+   (:func:`train_against_fixed_prior`; the experiment is ``benchmarks.experiments.fig1``).
 4. Track the reconstruction error and the EXACT NLL of posterior samples under Q*,
    mean_i −log Q*(z_i), z_i ~ q(z|x_i), on a fixed evaluation set (:func:`exact_nll`).
 
@@ -28,15 +28,15 @@ Choices the paper leaves open (documented here, returned in ``results["config"]`
 * Networks: ``MultiDomainAutoencoder((2,), 1, 2, hidden=64)`` (App. C mean batch norm on),
   Gaussian likelihood with unit observation std, Adam lr 1e-3. Score network:
   :class:`saub.priors.score.ScoreNetwork` (σ·score parameterisation, App. C Gaussian mixing).
-* LSGM draws σ log-uniformly in [σ_min, 1] (t ~ U[0, 1] of the VE SDE); SFS evaluates the score
-  once at σ_min on z* = z + σ_min ε (eq. 10).
+* LSGM draws σ log-uniformly in [σ_min, 1] (t ~ U[0, 1] of the VE SDE) and adds the terminal
+  cross-entropy against N(0, (1 + σ_max²) I) (:func:`saub.priors.score.lsgm_cross_entropy`); SFS
+  evaluates the score once at σ_min on z* = z + σ_min ε (eq. 10).
 * Reconstruction is reported as the mean squared error Σ_j (x_j − D(z)_j)², z ~ q(z|x), on the
   evaluation set; the per-step training reconstruction is kept too (for spikes between evals).
 * All eight trainings of one seed share the model initialisation, the data stream and the
   evaluation noise (common random numbers); only the cross-entropy term differs.
 
-Every function takes its sizes as keyword arguments; sizes measured on the 2-core CPU box are in
-``SIZES_MEASURED`` (a note, not a profile system).
+Every function takes its sizes as keyword arguments; the experiment's profiles choose them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ import statistics
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -63,20 +62,6 @@ GRADIENTS = ("sfs", "lsgm")
 SIGMA_MAX = 1.0
 BETA = 0.1
 LOG_2PI = math.log(2 * math.pi)
-
-#: Suggested sizes (keyword arguments of :func:`run_fig1`; not a profile system). Measured with one
-#: torch thread, all 8 trainings sequential, on the shared 2-core box under a load average of ~4-5
-#: from other jobs: smoke 35-50 s wall (24 s CPU); quick 271-377 s wall (265-278 s CPU;
-#: pre-training 43-78 s, 26-42 s per training). paper: not measured, extrapolated ≈ 1-1.5 h per seed.
-SIZES_MEASURED = {
-    "smoke": {"pretrain_steps": 400, "pretrain_batch_size": 256, "steps": 250, "batch_size": 128,
-              "eval_every": 10},
-    "quick": {"pretrain_steps": 6000, "pretrain_batch_size": 512, "steps": 3000, "batch_size": 256,
-              "eval_every": 25},
-    "paper": {"pretrain_steps": 20000, "pretrain_batch_size": 1024, "steps": 20000, "batch_size": 512,
-              "eval_every": 100},
-}
-
 
 # --------------------------------------------------------------------------------------------
 # The known prior (and the data, which is a mixture of the same kind)
@@ -391,188 +376,8 @@ def curve_summary(run: dict, tail: float = 0.1) -> dict:
     }
 
 
-def fig1_summary(results: dict) -> dict:
-    """``{gradient: {σ_min: scalars}}`` from :func:`run_fig1`'s results (see :func:`curve_summary`)."""
-    return {g: {s: curve_summary(run) for s, run in by_sigma.items()}
-            for g, by_sigma in results["runs"].items()}
-
-
-def format_summary(summary: dict, reference: dict | None = None) -> str:
-    """A plain-text table of :func:`fig1_summary`; ``reference`` is ``results["reference"]``."""
-    head = (f"{'gradient':8} {'σ_min':>6} {'final NLL':>10} {'min NLL':>9} {'max NLL':>9} {'late max':>9} "
-            f"{'final rec':>10} {'post std':>8} {'rec spike':>9} {'step spike':>10} {'diverged':>9}")
-    lines = [head, "-" * len(head)]
-    for g, by_sigma in summary.items():
-        for s, m in by_sigma.items():
-            div = f"@{m['diverged_at']}" if m["diverged"] else "no"
-            lines.append(f"{g:8} {s:>6g} {m['final_nll']:>10.4f} {m['min_nll']:>9.4f} "
-                         f"{m['max_nll']:>9.4f} {m['max_nll_late']:>9.4f} "
-                         f"{m['final_reconstruction']:>10.4g} {m['final_posterior_std']:>8.3f} "
-                         f"{m['recon_spike']:>9.3g} "
-                         f"{m['train_recon_spike']:>10.3g} {div:>9}")
-    if reference:
-        lines.append(f"H(Q*) = {reference['prior_entropy']:.4f}: the NLL of an aggregate posterior equal "
-                     f"to Q*; min −log Q* = {reference['nll_floor']:.4f}: posteriors collapsed on the modes")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# The whole figure
-# --------------------------------------------------------------------------------------------
-
-
-def run_fig1(
-    sigma_mins: Sequence[float] = SIGMA_MINS,
-    gradients: Sequence[str] = GRADIENTS,
-    steps: int = 3000,
-    batch_size: int = 256,
-    *,
-    eval_every: int = 25,
-    pretrain_steps: int = 6000,
-    pretrain_batch_size: int = 512,
-    seed: int = 0,
-    lr: float = 1e-3,
-    prior: GaussianMixture | None = None,
-    data: GaussianMixture | Tensor | None = None,
-    score_hidden: int = 128,
-    hidden: int = 64,
-    n_eval: int = 2000,
-    score_check_sigmas: Sequence[float] = (0.001, 0.01, 0.1, 0.2, 1.0),
-    progress: bool = False,
-) -> dict:
-    """Pre-train one score network on Q*, then run every (gradient, σ_min) training against it.
-
-    Returns ``{"config", "score_error", "reference", "timings", "runs": {gradient: {σ_min: run}}}``
-    where each run is the dict of :func:`train_against_fixed_prior`. The pre-training seed and
-    the (shared) training seed are derived from ``seed``.
-    """
-    prior = known_prior() if prior is None else prior
-    data = default_data() if data is None else data
-    net_seed = derive_seed("stability", "score-net", seed)
-    train_seed = derive_seed("stability", "train", seed)
-    t0 = time.perf_counter()
-    net = pretrain_score_network(prior, pretrain_steps, pretrain_batch_size,
-                                 sigma_min=min(0.001, *sigma_mins), sigma_max=SIGMA_MAX, seed=net_seed,
-                                 hidden=score_hidden, progress=progress)
-    t_pre = time.perf_counter() - t0
-    errors = {s: score_error(net, prior, s) for s in score_check_sigmas}
-    runs: dict = {g: {} for g in gradients}
-    for g in gradients:
-        for s in sigma_mins:
-            runs[g][s] = train_against_fixed_prior(
-                net, prior, g, s, steps, batch_size, seed=train_seed, lr=lr, eval_every=eval_every,
-                data=data, n_eval=n_eval, hidden=hidden, progress=progress)
-            if progress:
-                f = runs[g][s]["final"]
-                print(f"{g} σ_min={s}: final NLL {f['final_nll']:.4f}, recon {f['final_reconstruction']:.4g},"
-                      f" diverged {f['diverged']} ({runs[g][s]['seconds']:.1f} s)", flush=True)
-    config = {"sigma_mins": list(sigma_mins), "gradients": list(gradients), "sigma_max": SIGMA_MAX,
-              "beta": BETA, "steps": steps, "batch_size": batch_size, "eval_every": eval_every,
-              "pretrain_steps": pretrain_steps, "pretrain_batch_size": pretrain_batch_size, "seed": seed,
-              "score_net_seed": net_seed, "train_seed": train_seed, "lr": lr, "score_hidden": score_hidden,
-              "hidden": hidden, "n_eval": n_eval,
-              "prior": _describe(prior),
-              "data": _describe(data) if not isinstance(data, Tensor) else "tensor"}
-    return {
-        "config": config,
-        "score_error": errors,
-        "reference": {"prior_entropy": prior.entropy(), "nll_floor": nll_floor(prior)},
-        "timings": {"pretrain_s": t_pre, "total_s": time.perf_counter() - t0,
-                    "runs_s": {g: {s: r["seconds"] for s, r in by.items()} for g, by in runs.items()}},
-        "runs": runs,
-    }
-
-
-def _describe(mix: GaussianMixture) -> dict:
-    return {"means": mix.means.tolist(), "std": torch.exp(0.5 * mix.logvars).tolist(),
-            "weights": mix.log_weights.exp().tolist()}
-
-
-# --------------------------------------------------------------------------------------------
-# Figure
-# --------------------------------------------------------------------------------------------
-
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-
-
-def _minor_label(v: float, _pos=None) -> str:
-    """Label the 2× and 5× minor ticks of a log axis (0.2, 0.5, 2, 5, 20, ...)."""
-    if v <= 0:
-        return ""
-    mantissa = round(v / 10 ** math.floor(math.log10(v)), 6)
-    return f"{v:g}" if mantissa in (2.0, 5.0) else ""
-
-
-def plot_fig1(results: dict, path: str | Path, prior: GaussianMixture | None = None) -> Path:
-    """(a) Q*'s density in Z; (b) reconstruction MSE and (c) exact NLL vs. step, log-scale y.
-
-    One colour per σ_min, solid SFS, dashed LSGM; a cross marks the step where a run diverged.
-    """
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter
-
-    from benchmarks.plotting import plt, savefig
-
-    prior = known_prior() if prior is None else prior
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1, 1.25, 1.25]})
-
-    lim = 2.6
-    g = torch.linspace(-lim, lim, 241, dtype=torch.float64)
-    zz = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
-    dens = prior.log_prob(zz).exp().reshape(len(g), len(g))
-    axes[0].contourf(g.numpy(), g.numpy(), dens.numpy(), levels=20, cmap="viridis")
-    axes[0].set(title="(a) known prior Q* in Z", xlabel="$z_1$", ylabel="$z_2$", aspect="equal")
-
-    sigma_mins = results["config"]["sigma_mins"]
-    styles = {"sfs": "-", "lsgm": "--"}
-    for grad, by_sigma in results["runs"].items():
-        for s, run in by_sigma.items():
-            colour = COLOURS[sigma_mins.index(s) % len(COLOURS)]
-            for ax, key in ((axes[1], "reconstruction"), (axes[2], "nll")):
-                pts = [(t, v) for t, v in zip(run["step"], run[key]) if math.isfinite(v) and v > 0]
-                if pts:
-                    ax.plot(*zip(*pts), styles.get(grad, ":"), color=colour, lw=1.3, alpha=0.9)
-                if run["diverged"] and pts:
-                    ax.plot(pts[-1][0], pts[-1][1], "x", color=colour, ms=9, mew=2)
-    ref = results.get("reference", {}).get("prior_entropy")
-    floor = results.get("reference", {}).get("nll_floor")
-    if ref is not None:
-        axes[2].axhline(ref, color="grey", lw=0.8, ls=":")
-    if floor is not None:
-        axes[2].axhline(floor, color="grey", lw=0.8, ls="-.")
-    axes[1].set(title="(b) reconstruction error $\\|x - D(z)\\|^2$", xlabel="training step", yscale="log")
-    axes[2].set(title="(c) exact NLL of posterior samples, $-\\log Q^*(z)$", xlabel="training step",
-                yscale="log")
-    lo = axes[2].get_ylim()[0]
-    if lo > 0:  # start the NLL axis at a power of ten, so it carries a labelled tick below the curves
-        axes[2].set_ylim(bottom=10 ** math.floor(math.log10(lo)))
-    for ax in axes[1:]:
-        ax.grid(True, which="both", alpha=0.25)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        lo, hi = ax.get_ylim()
-        narrow = hi / lo < 10  # less than a decade: label every minor tick
-        ax.yaxis.set_minor_formatter(FuncFormatter((lambda v, _: f"{v:g}") if narrow else _minor_label))
-    handles = [Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"$\\sigma_{{min}}$ = {s:g}")
-               for i, s in enumerate(sigma_mins)]
-    handles += [Line2D([], [], color="black", ls="-", label="SFS"),
-                Line2D([], [], color="black", ls="--", label="LSGM"),
-                Line2D([], [], color="black", ls="", marker="x", label="diverged (NaN)")]
-    if ref is not None:
-        handles.append(Line2D([], [], color="grey", ls=":", label="H(Q*) (perfect match)"))
-    if floor is not None:
-        handles.append(Line2D([], [], color="grey", ls="-.", label="min −log Q* (collapse on modes)"))
-    fig.legend(handles=handles, loc="upper center", ncol=(len(handles) + 1) // 2, frameon=False,
-               bbox_to_anchor=(0.5, 1.02))
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
-    savefig(fig, path)
-    return path
-
-
 __all__ = [
-    "SIGMA_MINS", "GRADIENTS", "SIGMA_MAX", "BETA", "SIZES_MEASURED",
+    "SIGMA_MINS", "GRADIENTS", "SIGMA_MAX", "BETA",
     "GaussianMixture", "ring_mixture", "known_prior", "default_data", "exact_nll", "nll_floor",
-    "pretrain_score_network", "score_error", "train_against_fixed_prior",
-    "spike_ratio", "curve_summary", "fig1_summary", "format_summary", "run_fig1", "plot_fig1",
+    "pretrain_score_network", "score_error", "train_against_fixed_prior", "spike_ratio", "curve_summary",
 ]

@@ -64,6 +64,21 @@ def test_active_units_counts_informative_dimensions_whatever_the_scale():
     assert dg.active_units(two, torch.zeros(n, 2))["active_units"] == 1
 
 
+def test_information_bound_is_exact_for_a_linear_gaussian_channel():
+    """μ = a x with x ~ N(0, 1) and a constant posterior std s: I(x; z_u) = ½ ln(1 + a²/s²) exactly, and
+    the bound sums over units; a heteroscedastic posterior only raises it above ½ ln(1 + SNR)."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(200_000, 2, generator=gen, dtype=torch.float64)
+    a, s = torch.tensor([2.0, 0.1], dtype=torch.float64), torch.tensor([0.5, 1.0], dtype=torch.float64)
+    out = dg.active_units(a * x, torch.log(s**2).expand(len(x), 2))
+    exact = float(0.5 * torch.log1p(a**2 / s**2).sum())
+    assert out["information_bound_nats"] == pytest.approx(exact, rel=2e-3)
+    logvar = torch.log(torch.rand(len(x), 2, generator=gen, dtype=torch.float64) + 0.1)
+    mixed = dg.active_units(a * x, logvar)
+    snr = (a * x).var(0) / logvar.exp().mean(0)
+    assert mixed["information_bound_nats"] > float(0.5 * torch.log1p(snr).sum())
+
+
 def test_entropy_per_dim_matches_torch_distributions():
     logvar = torch.tensor([[0.0, -2.0], [1.0, -1.0]], dtype=torch.float64)
     want = torch.distributions.Normal(0, (0.5 * logvar).exp()).entropy().mean()

@@ -77,8 +77,11 @@ def test_lsgm_backpropagates_and_equals_weighted_dsm_by_hand():
     eps = torch.randn_like(z)
     with torch.no_grad():
         s = prior.score(z.detach() + sigma[:, None] * eps, sigma)
-    expected = math.log(sched.sigma_max / sched.sigma_min) * ((sigma[:, None] * s + eps) ** 2).sum(1)
-    torch.testing.assert_close(value.detach(), expected, rtol=1e-13, atol=0)
+    d, smax = z.shape[1], sched.sigma_max
+    expected = math.log(smax / sched.sigma_min) * (((sigma[:, None] * s + eps) ** 2).sum(1) - d)
+    expected += ((z.detach() ** 2).sum(1) + d * smax**2) / (2 * (1 + smax**2)) \
+        + d / 2 * math.log(2 * math.pi * (1 + smax**2))
+    torch.testing.assert_close(value.detach(), expected, rtol=1e-12, atol=1e-12)
     assert len(torch.unique(sigma)) > 1  # several noise levels are exercised
 
 
@@ -110,7 +113,10 @@ def test_lsgm_weight_is_likelihood_weighting_g2_over_2():
     with torch.no_grad():
         s = net(z + sigma[:, None] * eps, sigma)
     eq24 = g2s / 2 * ((s + eps / sigma[:, None]) ** 2).sum(1)
-    torch.testing.assert_close(val.detach(), eq24, rtol=1e-12, atol=0)
+    # minus the θ-free g²/2 · D/σ² of the DSM identity, plus the terminal CE against N(0, 1 + σ_max²)
+    v_t = 1 + smax**2
+    terminal = ((z**2).sum(1) + 2 * smax**2) / (2 * v_t) + math.log(2 * math.pi * v_t)
+    torch.testing.assert_close(val.detach(), eq24 - sched.log_ratio * 2 + terminal, rtol=1e-12, atol=1e-12)
 
 
 def test_prior_loss_detaches_z_and_trains_score_net():
@@ -345,3 +351,41 @@ def test_dsm_learns_the_noised_mixture_score():
           f"single Gaussian {err_gaussian:.3f}); training {elapsed:.1f}s")
     assert err_untrained > 0.5 and err_gaussian > 0.5  # the baselines are far from the bound
     assert err < 0.25
+
+
+def _gaussian_ce_case(sigma_max: float, n: int = 400_000, seed: int = 0):
+    """q = N(m, diag s²); prior N(0, v) whose exact score at noise σ is -z/(v + σ²); LSGM estimate
+    with continuous levels and terminal variance v + σ_max², against the closed form of
+    CE(q_σmin‖Q_σmin) = Σ_d ½ ln 2π(v + σmin²) + (m_d² + s_d² + σmin²) / 2(v + σmin²)."""
+    v, smin = 0.7, 0.01
+    m = torch.tensor([0.8, -1.3], dtype=DT, requires_grad=True)
+    s = torch.tensor([0.5, 1.1], dtype=DT, requires_grad=True)
+    g = torch.Generator().manual_seed(seed)
+    z = m + s * torch.randn(n, 2, dtype=DT, generator=g)
+    torch.manual_seed(seed + 1)
+    est = lsgm_cross_entropy(z, lambda x, sig: -x / (v + sig[:, None] ** 2),
+                             NoiseSchedule(smin, sigma_max, None), terminal_var=v + sigma_max**2).mean()
+    var0 = v + smin**2
+    exact = (0.5 * math.log(2 * math.pi * var0) + (m**2 + s**2 + smin**2) / (2 * var0)).sum()
+    grads_est = torch.autograd.grad(est, (m, s), retain_graph=True)
+    grads_exact = torch.autograd.grad(exact, (m, s))
+    return est, exact, torch.cat(grads_est), torch.cat(grads_exact)
+
+
+@pytest.mark.parametrize("sigma_max", [0.4, 1.0, 3.0])
+def test_lsgm_cross_entropy_and_its_encoder_gradient_match_the_gaussian_closed_form(sigma_max):
+    """Value and encoder gradient of the LSGM path equal CE(q‖Q) of a Gaussian prior at σ_max from
+    table1's 0.4 to 3 (the terminal term is what makes this hold when σ_max is not ≫ the latent)."""
+    est, exact, g_est, g_exact = _gaussian_ce_case(sigma_max)
+    assert abs(est.item() - exact.item()) < 0.01 * abs(exact.item())
+    assert torch.linalg.norm(g_est - g_exact) / torch.linalg.norm(g_exact) < 0.02
+
+
+def test_dropping_the_terminal_term_gives_the_wrong_encoder_gradient():
+    """The test above can fail: without the terminal CE the gradient is far off at σ_max = 1
+    (it is then the gradient of CE(q_σmin‖Q_σmin) - CE(q_σmax‖Q_σmax))."""
+    est, _, g_est, g_exact = _gaussian_ce_case(1.0, n=100_000)
+    # the terminal term's gradient in closed form: ∂/∂(m, s) of Σ (m² + s²) / 2 v_T, v_T = 0.7 + 1
+    m, s = torch.tensor([0.8, -1.3], dtype=DT), torch.tensor([0.5, 1.1], dtype=DT)
+    g_terminal = torch.cat([m, s]) / 1.7
+    assert torch.linalg.norm(g_est - g_terminal - g_exact) / torch.linalg.norm(g_exact) > 0.3

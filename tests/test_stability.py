@@ -11,6 +11,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from benchmarks import stability as st
+from benchmarks.experiment import thin_curves
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -127,8 +128,7 @@ def test_injected_nan_records_divergence(prior, small_net, gradient):
     assert run["step"] == [0, 5]  # evaluations before the divergence are kept
     assert all(math.isfinite(v) for v in run["nll"])
     assert run["final"]["diverged"] and run["final"]["diverged_at"] == 7
-    summary = st.fig1_summary({"runs": {gradient: {0.01: run}}})
-    assert summary[gradient][0.01]["diverged"]
+    assert st.curve_summary(run)["diverged"]
 
 
 def test_score_network_stays_frozen(prior, small_net):
@@ -164,20 +164,28 @@ def test_spike_ratio():
     assert st.spike_ratio([1.0] * 8 + [math.nan, 3.0]) == pytest.approx(3.0)
 
 
-def test_run_fig1_and_plot_end_to_end(tmp_path, prior):
-    res = st.run_fig1(steps=6, batch_size=32, eval_every=3, pretrain_steps=10, pretrain_batch_size=64,
-                      score_hidden=32, n_eval=100, score_check_sigmas=(0.5,))
-    assert set(res["runs"]) == {"sfs", "lsgm"}
-    assert set(res["runs"]["sfs"]) == set(st.SIGMA_MINS)
-    summary = st.fig1_summary(res)
-    for g in st.GRADIENTS:
-        for s in st.SIGMA_MINS:
-            m = summary[g][s]
-            assert set(m) >= {"final_nll", "final_reconstruction", "max_nll", "diverged", "recon_spike"}
-            assert math.isfinite(m["final_nll"])
-    # SFS and LSGM share initialisation, data and evaluation noise: identical at step 0
-    assert res["runs"]["sfs"][0.01]["nll"][0] == res["runs"]["lsgm"][0.2]["nll"][0]
-    assert "gradient" in st.format_summary(summary, res["reference"])
-    assert res["reference"]["nll_floor"] < res["reference"]["prior_entropy"]
-    path = st.plot_fig1(res, tmp_path / "fig1.png")
-    assert path.exists() and path.stat().st_size > 10_000
+def test_thinned_curves_keep_each_point_with_its_own_step():
+    """The paper profile evaluates 201 times (more than the 200 points a record keeps): every kept
+    value must sit at the step it was measured at, not at the index of the thinned list."""
+    steps = list(range(0, 20001, 100))
+    thinned = thin_curves({"nll": [2.0 * t for t in steps]}, steps=steps)
+    assert len(thinned["nll"]) == 200 and thinned["step"][0] == 0 and thinned["step"][-1] == 20000
+    assert all(v == 2.0 * t for t, v in zip(thinned["step"], thinned["nll"]))
+    assert thin_curves({"nll": [1.0, 2.0]})["step"] == [0, 1]  # no steps given: the indices
+    with pytest.raises(ValueError, match="3 points but 2 steps"):
+        thin_curves({"nll": [1.0, 2.0, 3.0]}, steps=[0, 1])
+
+
+def test_fig1_plot_draws_each_value_at_its_step(tmp_path, monkeypatch):
+    from benchmarks.experiments import fig1
+
+    steps = list(range(0, 20001, 100))
+    recon = [1.0 + t / 1000 for t in steps]
+    record = {"cell": {"seed_index": 0, "label": "sfs", "sweep": {fig1.SWEEP: st.SIGMA_MINS[0]}},
+              "curves": thin_curves({"reconstruction": recon, "nll": recon}, steps=steps)}
+    drawn = {}
+    monkeypatch.setattr(fig1, "savefig", lambda fig, path: drawn.setdefault("fig", fig))
+    fig1.Fig1()._plot([record], tmp_path)
+    line = drawn["fig"].axes[1].get_lines()[0]
+    assert list(line.get_xdata()) == record["curves"]["step"]
+    assert all(y == 1.0 + x / 1000 for x, y in zip(line.get_xdata(), line.get_ydata()))

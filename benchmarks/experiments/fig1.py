@@ -170,9 +170,8 @@ class Fig1(Experiment):
             "config": {"encoder_gradient": config.encoder_gradient, "sigma_min": config.sigma_min,
                        "sigma_max": SIGMA_MAX, "beta": BETA, "score_net_seed": net_seed, **kw},
             "metrics": stability_metrics(run),
-            "curves": thin_curves(curves),
-            "artifacts": {"diverged_at": run["diverged_at"], "eval_steps": run["step"],
-                          "error": run.get("error")},
+            "curves": thin_curves(curves, steps=run["step"]),
+            "artifacts": {"diverged_at": run["diverged_at"], "error": run.get("error")},
             "protocol": {"prior": "8 Gaussians on a circle, radius 1.4, std 0.25",
                          "data": "8 Gaussians on a circle, radius 2, std 0.2, rotated by pi/8",
                          "likelihood": "gaussian, std 1", "eval_points": 2000},
@@ -205,7 +204,9 @@ class Fig1(Experiment):
         page.notes.append("An NLL below H(Q*) is not a better match: it means the posteriors have "
                           "collapsed towards the prior's modes (see the posterior std column).")
         page.notes.append("σ for LSGM's weighted DSM is drawn log-uniformly in [σ_min, 1] (the VE "
-                          "schedule's t ~ U[0, 1]); SFS queries the score once at σ_min on z + σ_min ε.")
+                          "schedule's t ~ U[0, 1]), plus the terminal cross-entropy against "
+                          "N(0, (1 + σ_max²) I) (saub.priors.score.lsgm_cross_entropy; records before "
+                          "2026-12-02 lack it); SFS queries the score once at σ_min on z + σ_min ε.")
         return page
 
     def _plot(self, records: list[dict], out_dir: Path) -> str:
@@ -219,7 +220,7 @@ class Fig1(Experiment):
             c = r["cell"]
             colour = PALETTE[SIGMA_MINS.index(c["sweep"][SWEEP])]
             style = "-" if c["label"] == "sfs" else "--"
-            steps = r["artifacts"]["eval_steps"]
+            steps = r["curves"]["step"]
             for ax, key in ((axes[1], "reconstruction"), (axes[2], "nll")):
                 vals = r["curves"][key]
                 pts = [(s, v) for s, v in zip(steps, vals) if v is not None and v > 0]

@@ -9,12 +9,23 @@ Equations (seed 000):
   ``-S_ψ(z*, σ_0)ᵀ z`` with ``z* = z + σ_0 ε`` detached and σ_0 = σ_min. One score evaluation,
   no graph through the score network; its θ-gradient equals that of the cross-entropy
   (Prop. 1) when S_ψ is the prior's score.
-* LSGM, eq. 23-25 (App. E): the cross-entropy is the likelihood-weighted DSM loss
-  ``E_t g(t)²/2 ||S_ψ(z_t, σ_t) + ε/σ_t||²`` with the encoder gradient back-propagated through
-  S_ψ. For the variance-exploding schedule σ_t = σ_min (σ_max/σ_min)^t we have
-  g(t)² = dσ_t²/dt = 2 σ_t² ln(σ_max/σ_min), hence the per-sample value
-  ``ln(σ_max/σ_min) ||σ_t S_ψ(z_t, σ_t) + ε||²`` (θ-independent constants dropped). The paper's
-  eq. 24 writes ``ε/σ_t - S_ψ`` for the convention z_t = z - σ_t ε; both are the same term.
+* LSGM, eq. 23-25 (App. E; Vahdat et al. 2021, eq. 5 and App. A): the cross-entropy is the
+  likelihood-weighted DSM loss plus the cross-entropy at the end of the diffusion, with the
+  encoder gradient back-propagated through S_ψ. Both marginals follow the heat equation
+  ∂_t q_t = g²/2 Δq_t, so d/dt CE(q_t‖Q_t) = -g²/2 E_{q_t}[||S - ∇log q_t||² - ||∇log q_t||²], and by
+  the DSM identity (conditioning on the clean z, kernel N(z, σ_t²))
+
+      CE(q_σmin‖Q_σmin) = CE(q_σmax‖Q_σmax) + ∫_0^1 g(t)²/2 E[||S(z_t, σ_t) + ε/σ_t||² - D/σ_t²] dt.
+
+  For the variance-exploding schedule σ_t = σ_min (σ_max/σ_min)^t, g(t)² = dσ_t²/dt =
+  2 σ_t² ln(σ_max/σ_min), so the integrand is ``ln(σ_max/σ_min) (||σ_t S + ε||² - D)`` (the paper's
+  eq. 24 writes ``ε/σ_t - S_ψ`` for the convention z_t = z - σ_t ε: the same term). The generative
+  model starts from a known Gaussian, Q_σmax = N(0, v_T I), so the terminal term is analytic given z:
+  ``E_ε' ||z + σ_max ε'||²/(2 v_T) + D/2 ln(2π v_T) = (||z||² + D σ_max²)/(2 v_T) + D/2 ln(2π v_T)``.
+  It depends on the encoder unless σ_max dwarfs the latent scale, so it is kept (dropping it
+  gave the encoder the gradient of CE(q_σmin‖Q_σmin) - CE(q_σmax‖Q_σmax): 36 % off at σ_max = 1,
+  77 % off at 0.4). Default v_T = 1 + σ_max²: the standard normal base of App. C's fallback score
+  convolved with the noise.
 * App. C: the network's output is blended with the score of a standard Gaussian convolved
   with the noise, ``S = α f_ψ(z, σ)/σ + (1 - α)(-z / (1 + σ²))`` with α = sigmoid(λ), λ
   learnable, so regions the network has not seen fall back to a Gaussian score.
@@ -190,16 +201,30 @@ def sfs_cross_entropy(z: Tensor, score_fn: ScoreFn, sigma0: float, perturb: bool
     return -(s * z).sum(1)
 
 
-def lsgm_cross_entropy(z: Tensor, score_fn: ScoreFn, schedule: NoiseSchedule) -> Tensor:
-    """LSGM cross-entropy, eq. 23-24, per sample ``[B]``: ``ln(σ_max/σ_min) ||σ S(z+σε, σ) + ε||²``.
+def lsgm_cross_entropy(z: Tensor, score_fn: ScoreFn, schedule: NoiseSchedule,
+                       terminal_var: float | None = None) -> Tensor:
+    """LSGM cross-entropy CE(q_σmin‖Q_σmin), eq. 23-24 plus the terminal term, per sample ``[B]``:
 
-    The graph runs through ``score_fn``, so the encoder gradient contains the score network's
-    Jacobian (eq. 25).
+    ``ln(σ_max/σ_min) (||σ S(z+σε, σ) + ε||² - D) + (||z||² + D σ_max²)/(2 v_T) + D/2 ln(2π v_T)``
+
+    with σ one of the schedule's levels and v_T = ``terminal_var`` (default 1 + σ_max²), the
+    variance of the known Gaussian Q_σmax (module docstring). Unbiased for the cross-entropy of
+    the diffusion model whose terminal marginal is N(0, v_T I) and whose score is ``score_fn``
+    (exactly so for continuous levels, ``n_levels=None``; L geometric levels are a quadrature of
+    the integral). The graph runs through ``score_fn``, so the encoder gradient contains the score
+    network's Jacobian (eq. 25).
     """
+    dim = z.shape[1]
+    v_t = terminal_var if terminal_var is not None else 1.0 + schedule.sigma_max**2
+    if v_t <= 0:
+        raise ValueError(f"terminal_var must be > 0, got {v_t}")
     sigma = schedule.sample(z.shape[0], dtype=z.dtype).to(z.device)
     eps = torch.randn_like(z)
     s = score_fn(z + sigma.unsqueeze(1) * eps, sigma)
-    return schedule.log_ratio * ((sigma.unsqueeze(1) * s + eps) ** 2).sum(1)
+    diffusion = schedule.log_ratio * (((sigma.unsqueeze(1) * s + eps) ** 2).sum(1) - dim)
+    terminal = ((z**2).sum(1) + dim * schedule.sigma_max**2) / (2 * v_t) \
+        + 0.5 * dim * math.log(2 * math.pi * v_t)
+    return diffusion + terminal
 
 
 ENCODER_GRADIENTS = ("sfs", "lsgm")
@@ -227,6 +252,7 @@ class ScorePrior(Prior):
         score_net: nn.Module | None = None,
         sfs_level: int | None = None,
         sfs_shrink: float = 0.0,
+        terminal_var: float | None = None,
         **net_kwargs,
     ):
         super().__init__(latent_dim)
@@ -244,6 +270,8 @@ class ScorePrior(Prior):
         self.sfs_sigma = self.schedule.sigma_min if sfs_level is None \
             else float(self.schedule.levels(torch.float64)[sfs_level])
         self.sfs_shrink = sfs_shrink
+        #: v_T of LSGM's terminal Gaussian N(0, v_T I) (None: 1 + σ_max²).
+        self.terminal_var = terminal_var
         self.dsm_weighting = dsm_weighting
         self.score_net = score_net if score_net is not None else ScoreNetwork(latent_dim, **net_kwargs)
 
@@ -254,7 +282,7 @@ class ScorePrior(Prior):
     def cross_entropy(self, z: Tensor) -> Tensor:
         if self.encoder_gradient == "sfs":
             return sfs_cross_entropy(z, self.score, self.sfs_sigma, self.sfs_perturb, self.sfs_shrink)
-        return lsgm_cross_entropy(z, self.score, self.schedule)
+        return lsgm_cross_entropy(z, self.score, self.schedule, self.terminal_var)
 
     def prior_loss(self, z: Tensor) -> Tensor:
         """DSM loss (eq. 11) on detached posterior samples."""
