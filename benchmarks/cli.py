@@ -120,7 +120,7 @@ def _search_experiment(name: str):
 def cmd_search(args) -> int:
     """Run (or resume) the search trials, then select without target labels and write the selection
     once every trial has finished (:mod:`benchmarks.search`)."""
-    from benchmarks.search import select, write_selection
+    from benchmarks.search import select_for, write_selection
 
     exp = _search_experiment(args.experiment)
     exp.profile(args.profile)
@@ -134,8 +134,8 @@ def cmd_search(args) -> int:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
                   progress=not args.quiet)
     state = sweep_state(exp, args.profile, results)
-    for (label, sweep), sel in select(state.records).items():
-        print(f"  {label} {sweep}: trial {sel['trial']} (source-val-only {sel['source_only_trial']}, "
+    for (label, sweep), sel in select_for(exp, state.records).items():
+        print(f"  {label} {sweep}: trial {sel['trial']} (validation-only {sel['source_only_trial']}, "
               f"oracle {sel['oracle_trial']}; {sel['n_done']}/{sel['n_trials']} done) {sel['note'] or ''}")
     if state.missing or state.corrupt:
         print(f"selection not written: {len(state.missing) + len(state.corrupt)} trial(s) not finished",

@@ -80,9 +80,11 @@ def _curve_text(records: list[dict], headline: str | None) -> str:
     return " → ".join(f"{_f(_mean(v), 3)} ({step / last:.3g})" for step, v in sorted(by_step.items()))
 
 
-def regime_table(records: list[dict], headline: str | None, source_val: str = "source_val_accuracy"):
+def regime_table(records: list[dict], headline: str | None, source_val: str = "source_val_accuracy",
+                 source_val_label: str = "source val acc."):
     """A :class:`benchmarks.report.Table` of the diagnostics per (row, sweep value), mean over seeds;
-    ``source_val`` names the record's source-validation metric ("—" where records lack it)."""
+    ``source_val`` names the record's label-free validation metric, ``source_val_label`` its column
+    ("—" where records lack it)."""
     from benchmarks.report import Table
 
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -117,7 +119,7 @@ def regime_table(records: list[dict], headline: str | None, source_val: str = "s
     return Table(
         "Regime diagnostics (mean over seeds; benchmarks/diagnostics.py)",
         ["row", "sweep", "seeds", "domain probe bal. acc.: max (linear / MLP)", "probe acc. vs majority",
-         "latent units", "loss-term shares (weighted)", "source val acc.",
+         "latent units", "loss-term shares (weighted)", source_val_label,
          f"{headline or 'headline'} at checkpoints (fraction of budget)", "regime"],
         rows,
         note=(f"Held-out domain probes on the test split's representations; 'not aligned' above a balanced "

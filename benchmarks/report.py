@@ -83,7 +83,9 @@ def write_report(experiment: Experiment, records: list[dict], profile: str,
     if experiment.diagnostics and done:  # every page of a diagnosed experiment shows its regime section
         from benchmarks.regime_report import regime_table
 
-        page.tables.append(regime_table(done, experiment.headline))
+        search = experiment.search
+        page.tables.append(regime_table(done, experiment.headline) if search is None else regime_table(
+            done, experiment.headline, search.validation, f"{search.validation_label} (validation)"))
     seeds = sorted({r["cell"]["seed_index"] for r in done})
     lines = [
         f"# {experiment.name}: {experiment.title}",

@@ -14,10 +14,12 @@ one seed, the search profile's budget, the base experiment's task and data seed.
 1. *admissible* trials finished, are not collapsed, and are aligned (the held-out linear domain
    probe's balanced accuracy, the stronger of the linear and the MLP probe, at most
    :func:`benchmarks.diagnostics.aligned_threshold`: 0.75 for two domains);
-2. among them the highest ``source_val_accuracy`` (the post-hoc classifier on the *source* test
-   split: training-domain validation); ties go to the lower trial;
-3. when no trial is admissible, the highest source-validation accuracy among the non-collapsed
-   trials, and the selection says "no aligned configuration".
+2. among them the best :attr:`Search.validation` (default ``source_val_accuracy``, the post-hoc
+   classifier on the *source* test split: training-domain validation; a task without labels
+   names another label-free key, e.g. fig3's held-out reconstruction error, lower is better);
+   ties go to the lower trial;
+3. when no trial is admissible, the best validation value among the non-collapsed trials, and
+   the selection says "no aligned configuration".
 
 Why: source validation alone rewards a representation that keeps its domains apart (an
 autoencoder keeps every source detail); the methods under test exist to align domains, so among
@@ -50,8 +52,15 @@ from saub.seeding import derive_seed
 TRIAL = "search.trial"
 #: The results folder whose ``selected/`` grids read (None: $SAUB_RESULTS or the repository's results/).
 _RESULTS_DIR: Path | None = None
-RULE = ("source-validation accuracy among aligned, non-collapsed trials (fallback: among non-collapsed "
-        "trials, flagged 'no aligned configuration'); oracle = target test accuracy, an upper bound")
+
+
+def rule_text(validation: str, oracle: str) -> str:
+    """The selection rule in words, for pages and the selection file."""
+    return (f"{validation} among aligned, non-collapsed trials (fallback: among non-collapsed trials, "
+            f"flagged 'no aligned configuration'); oracle = {oracle}, an upper bound")
+
+
+RULE = rule_text("source-validation accuracy", "target test accuracy")
 
 
 # ------------------------------------------------------------------ distributions
@@ -151,10 +160,25 @@ class Search:
     profiles: dict[str, Any]
     #: Row label -> space replacing the method's declared one.
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Metrics of a search cell (cheap; must yield ``source_val_accuracy`` for the rule).
+    #: Metrics of a search cell (cheap; must yield :attr:`validation` and the base's headline).
     metrics: tuple[str, ...] = ()
     #: Rows not searched (a configuration fixed by its definition, e.g. the authors' code).
     fixed: tuple[str, ...] = ()
+    #: The label-free record key the rule ranks admissible trials by, and its direction.
+    validation: str = "source_val_accuracy"
+    higher_is_better: bool = True
+    #: Words for pages: the validation quantity (long, short) and the oracle's (short).
+    validation_text: str = "source-validation accuracy"
+    validation_label: str = "source val"
+    oracle_text: str = "target test accuracy"
+    oracle_label: str = "target"
+    #: Profile name -> sweep values searched (a subset of the base's; default: all of them). The
+    #: base grid's other sweep values keep the rows' own configurations.
+    sweeps: dict[str, dict[str, tuple]] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> str:
+        return rule_text(self.validation_text, self.oracle_text)
 
 
 def row_space(experiment, row) -> dict[str, Any]:
@@ -174,7 +198,8 @@ def make_search_experiment(base):
     class SearchExperiment(Experiment):
         name = f"{base.name}-search"
         title = f"Hyper-parameter search of {base.name} (label-free selection)"
-        description = f"Trials of {base.name}'s rows drawn from their search spaces; selection rule: {RULE}."
+        description = (f"Trials of {base.name}'s rows drawn from their search spaces; selection rule: "
+                       f"{base.search.rule}.")
         task = base.task
         rows = [row for row in base.rows if row.label not in base.search.fixed]
         metrics = list(base.search.metrics)
@@ -182,7 +207,8 @@ def make_search_experiment(base):
         checkpoint_metrics = list(base.checkpoint_metrics)
         headline = base.headline
         profiles = {
-            name: dataclasses.replace(p, seeds=1, sweep=base.profiles[name].sweep,
+            name: dataclasses.replace(p, seeds=1,
+                                      sweep=base.search.sweeps.get(name, base.profiles[name].sweep),
                                       task_kwargs=base.profiles[name].task_kwargs,
                                       method_overrides={**base.profiles[name].method_overrides,
                                                         **p.method_overrides})
@@ -241,23 +267,28 @@ def base_sweep(cell: dict) -> str:
     return json.dumps({k: v for k, v in cell["sweep"].items() if k != TRIAL}, sort_keys=True)
 
 
-def _value(record: dict, key: str) -> float:
+def _value(record: dict, key: str, higher_is_better: bool = True) -> float:
+    """The metric, signed so that larger is better; -inf when absent or not finite."""
     v = record.get("metrics", {}).get(key)
-    return v if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf
+    if not (isinstance(v, (int, float)) and math.isfinite(v)):
+        return -math.inf
+    return v if higher_is_better else -v
 
 
 def _trial(record: dict | None) -> int | None:
     return None if record is None else record["cell"]["sweep"][TRIAL]
 
 
-def _best(records: list[dict], metric: str) -> dict | None:
-    """The record with the highest ``metric`` (the first of equals, i.e. the lower trial), or None."""
-    return max(records, key=lambda r: _value(r, metric)) if records else None
+def _best(records: list[dict], metric: str, higher_is_better: bool = True) -> dict | None:
+    """The record with the best ``metric`` (the first of equals, i.e. the lower trial), or None."""
+    return max(records, key=lambda r: _value(r, metric, higher_is_better)) if records else None
 
 
-def select(records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(row label, base sweep) -> the selection by :data:`RULE`, with the source-validation-only and
-    the oracle choices beside it (see the module docstring)."""
+def select(records: list[dict], validation: str = "source_val_accuracy", higher_is_better: bool = True,
+           oracle: str = "target_accuracy") -> dict[tuple[str, str], dict[str, Any]]:
+    """(row label, base sweep) -> the selection by the rule (:func:`rule_text`: the best
+    ``validation`` among aligned, non-collapsed trials), with the validation-only, least separable
+    and ``oracle`` (higher is better) choices beside it (see the module docstring)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["cell"]["label"], base_sweep(r["cell"])), []).append(r)
@@ -269,8 +300,9 @@ def select(records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
         aligned = [r for r in healthy if is_aligned(finals[id(r)]) is True]
         pool = aligned or healthy or done
 
-        chosen = _best(pool, "source_val_accuracy")
-        source_only, oracle = _best(done, "source_val_accuracy"), _best(done, "target_accuracy")
+        chosen = _best(pool, validation, higher_is_better)
+        source_only = _best(done, validation, higher_is_better)
+        oracle_choice = _best(done, oracle)
         separability = {id(r): (finals[id(r)].get("alignment") or {}).get("balanced_accuracy")
                         for r in healthy}
         probed = [r for r in healthy if separability[id(r)] is not None]
@@ -282,12 +314,19 @@ def select(records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
             "note": None if aligned else ("no aligned configuration" if healthy else "every trial collapsed"
                                           if done else "no finished trial"),
             "source_only_trial": _trial(source_only),
-            "oracle_trial": _trial(oracle),
+            "oracle_trial": _trial(oracle_choice),
             "least_separable_trial": _trial(least_separable),
             "n_trials": len(recs),
             "n_done": len(done),
         }
     return out
+
+
+def select_for(search_experiment, records: list[dict]) -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`select` with the base experiment's validation key, direction and headline."""
+    base = search_experiment.base_experiment
+    return select(records, base.search.validation, base.search.higher_is_better,
+                  base.headline or "target_accuracy")
 
 
 def use_results_dir(path: str | Path | None) -> None:
@@ -306,7 +345,7 @@ def selection_path(experiment: str, profile: str) -> Path:
 def write_selection(search_experiment, records: list[dict], profile: str) -> Path:
     """Write the chosen overrides of every (row, sweep) of the base experiment (JSON, committed)."""
     base = search_experiment.base_experiment
-    chosen = select(records)
+    chosen = select_for(search_experiment, records)
     rows = {r.label: r for r in base.rows}
     entries = []
     for (label, sweep), sel in chosen.items():
@@ -318,7 +357,7 @@ def write_selection(search_experiment, records: list[dict], profile: str) -> Pat
                         "note": sel["note"]})
     path = selection_path(base.name, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"experiment": base.name, "profile": profile, "rule": RULE,
+    path.write_text(json.dumps({"experiment": base.name, "profile": profile, "rule": base.search.rule,
                                 "selected": entries}, indent=1, sort_keys=True) + "\n")
     return path
 

@@ -7,7 +7,7 @@ import json
 import math
 
 from benchmarks.diagnostics import ALIGNED_MAX_BALANCED_ACCURACY, regime_flags
-from benchmarks.search import RULE, TRIAL, base_sweep, row_space, select
+from benchmarks.search import TRIAL, base_sweep, row_space, select_for
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -29,8 +29,17 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}"
 
 
-def _target_of(trials: dict[int, dict], trial: int | None) -> str:
-    return f"{_fmt(trial)}: {_pct(_metric(trials.get(trial), 'target_accuracy'))}"
+def _text(v: float | None, key: str) -> str:
+    """Accuracies in %, other quantities (AUROC, an error) to 3 significant digits."""
+    return _pct(v) if key.endswith("accuracy") else _fmt(v)
+
+
+def _unit(key: str) -> str:
+    return " %" if key.endswith("accuracy") else ""
+
+
+def _sweep_values(sweep: dict) -> str:
+    return "; ".join(f"{k.split('.')[-1]} in {{{', '.join(map(str, v))}}}" for k, v in sorted(sweep.items()))
 
 
 def _sweep_text(sweep_json: str) -> str:
@@ -49,33 +58,41 @@ def search_page(experiment, records: list[dict], profile: str):
                   for knob, dist in sorted(spaces[label].items())]
     tables = [Table("Search space (trial 0 is each row's own configuration)",
                     ["row", "method", "knob", "distribution"], space_rows)]
-    chosen = select(records)
+    search = base.search
+    val, oracle = search.validation, base.headline or "target_accuracy"
+    vlab, olab = search.validation_label, search.oracle_label
+
+    def oracle_of(trials: dict[int, dict], trial: int | None) -> str:
+        return f"{_fmt(trial)}: {_text(_metric(trials.get(trial), oracle), oracle)}"
+
+    chosen = select_for(experiment, records)
     by_key: dict[tuple[str, str], dict[int, dict]] = {}
     for r in records:
         by_key.setdefault((r["cell"]["label"], base_sweep(r["cell"])), {})[r["cell"]["sweep"][TRIAL]] = r
     summary = []
     for (label, sweep), sel in chosen.items():
         trials = by_key[(label, sweep)]
-        accs = [a for a in (_metric(r, "target_accuracy") for r in trials.values()) if a is not None]
+        accs = [a for a in (_metric(r, oracle) for r in trials.values()) if a is not None]
         pick = trials.get(sel["trial"]) if sel["trial"] is not None else None
 
         summary.append([
             label, _sweep_text(sweep), f"{sel['n_done']}/{sel['n_trials']}", _fmt(sel["trial"]),
-            _pct(_metric(pick, "source_val_accuracy")), _pct(_metric(pick, "target_accuracy")),
+            _text(_metric(pick, val), val), _text(_metric(pick, oracle), oracle),
             ", ".join(regime_flags(pick or {}, base.headline)) or ("—" if pick is None else "ok"),
-            _target_of(trials, sel["source_only_trial"]), _target_of(trials, sel["least_separable_trial"]),
-            _target_of(trials, sel["oracle_trial"]),
-            f"{_pct(min(accs))} – {_pct(max(accs))}" if accs else "—",
+            oracle_of(trials, sel["source_only_trial"]), oracle_of(trials, sel["least_separable_trial"]),
+            oracle_of(trials, sel["oracle_trial"]),
+            f"{_text(min(accs), oracle)} – {_text(max(accs), oracle)}" if accs else "—",
             sel["note"] or "",
         ])
     tables.append(Table(
-        "Selection per row (target accuracy %, one seed per trial, search budget)",
-        ["row", "sweep", "done", "selected trial", "its source val", "its target", "regime",
-         "source-val-only choice: target", "least separable choice: target (shown, not used)",
-         "oracle choice: target (upper bound)", "target range over trials",
+        f"Selection per row ({search.oracle_text}{_unit(oracle)}, one seed per trial, search budget)",
+        ["row", "sweep", "done", "selected trial", f"its {vlab}", f"its {olab}", "regime",
+         f"{vlab.replace(' ', '-')}-only choice: {olab}", f"least separable choice: {olab} (shown, not used)",
+         f"oracle choice: {olab} (upper bound)", f"{olab} range over trials",
          "note"],
         summary,
-        note=f"Rule: {RULE}. The oracle column reads target test labels: an upper bound, never a result.",
+        note=f"Rule: {search.rule}. The oracle column reads labels the rule never sees: an upper bound, "
+             "never a result.",
     ))
     for (label, sweep), trials in sorted(by_key.items()):
         sel = chosen[(label, sweep)]
@@ -86,24 +103,26 @@ def search_page(experiment, records: list[dict], profile: str):
             align = (final.get("alignment") or {}).get("balanced_accuracy")
             collapse = final.get("collapse") or {}
             mark = "selected" if t == sel["trial"] else ""
-            regime = ", ".join(regime_flags(r, base.headline)) if r.get("status") == "done" \
+            regime = (", ".join(regime_flags(r, base.headline)) or "ok") if r.get("status") == "done" \
                 else f"failed: {r.get('error')}"
             rows.append([
                 t, *[_fmt((r.get("config") or r["cell"]["overrides"]).get(k)) for k in knobs],
-                _pct(_metric(r, "source_val_accuracy")), _fmt(align),
+                _text(_metric(r, val), val), _fmt(align),
                 f"{_fmt(collapse.get('active_fraction'))} / {_fmt(collapse.get('effective_rank'))}",
-                _pct(_metric(r, "target_accuracy")),
+                _text(_metric(r, oracle), oracle),
                 regime, mark,
             ])
         tables.append(Table(
             f"{label}, {_sweep_text(sweep)}: trials",
-            ["trial", *knobs, "source val %", "domain probe (bal. acc.)", "active fraction / eff. rank",
-             "target % (oracle only)", "regime", "selected"],
+            ["trial", *knobs, f"{vlab}{_unit(val)}", "domain probe (bal. acc.)",
+             "active fraction / eff. rank", f"{olab}{_unit(oracle)} (oracle only)", "regime", "selected"],
             rows,
         ))
     notes = [
         f"Budget per trial: {prof.budget.steps} steps of batch {prof.budget.batch_size}, one seed; "
-        f"{base.search.trials[profile]} trials per row and sweep value, the same for every row.",
+        f"{base.search.trials[profile]} trials per row and sweep value, the same for every row"
+        + (f"; searched sweep values: {_sweep_values(prof.sweep)}, the others keep each row's own "
+           "configuration" if profile in base.search.sweeps else "") + ".",
         f"Aligned: the held-out domain probe's balanced accuracy (the stronger of a linear and a one-hidden-"
         f"layer MLP probe) ≤ {ALIGNED_MAX_BALANCED_ACCURACY} for two domains (0.5 = indistinguishable); "
         "see benchmarks/diagnostics.py. Least separable choice: the non-collapsed trial with the lowest "

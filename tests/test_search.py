@@ -152,6 +152,28 @@ def test_a_search_naming_an_unknown_knob_fails_before_anything_runs(tmp_path, ca
 
 
 def test_search_of_an_experiment_without_one_lists_those_with_one(capsys):
-    assert main(["search", "fig3"]) == 2
-    assert "declares no search; experiments with one: table1" in capsys.readouterr().err
+    assert main(["search", "fig4"]) == 2
+    assert "declares no search; experiments with one: fig3, table1" in capsys.readouterr().err
     assert "table1-search" in EXPERIMENTS
+
+
+def test_selection_by_a_lower_is_better_validation_key():
+    """fig3's rule: lowest held-out reconstruction error among aligned trials; the oracle is the
+    experiment's headline (label AUROC), read only for the oracle column."""
+    records = [_record("m", t, 0.0, 0.0, bal) for t, bal in enumerate((0.6, 0.6, 0.9))]
+    for r, mse, auroc in zip(records, (0.30, 0.10, 0.01), (0.7, 0.8, 0.99)):
+        r["metrics"] = {"test_recon_mse": mse, "auroc": auroc}
+    sel = sr.select(records, "test_recon_mse", higher_is_better=False, oracle="auroc")[
+        ("m", json.dumps({"task.x": "a"}))]
+    assert sel["trial"] == 1 and sel["aligned"]          # trial 2 reconstructs best but is not aligned
+    assert sel["source_only_trial"] == 2 and sel["oracle_trial"] == 2
+
+
+def test_a_search_may_cover_a_subset_of_the_sweep():
+    from benchmarks.registry import EXPERIMENTS
+
+    search = EXPERIMENTS.get("fig3-search")
+    n_values = {c.sweep["task.n_per_domain"] for c in search.cells("quick")}
+    assert n_values == {20, 100}
+    assert len(search.cells("quick")) == 6 * 8 * 2  # six priors, 8 trials, two n
+    assert "lowest held-out reconstruction MSE" in EXPERIMENTS.get("fig3").search.rule
