@@ -135,7 +135,9 @@ def test_fig3_report_from_tiny_smoke_records(tmp_path, monkeypatch, capsys):
     assert "paper (§5.1 text)" in md and "95% CI" in md
 
     tex = (out_dir / "fig3.tex").read_text()
-    assert tex.count(r"\begin{table}") == 1 and r"\toprule" in tex and "SFS (ours)" in tex
+    # the results table and the regime diagnostics (fig3 records carry diagnostics)
+    assert tex.count(r"\begin{table}") == 2 and r"\toprule" in tex and "SFS (ours)" in tex
+    assert "### Regime diagnostics" in md
 
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert set(figures) == {"figures/fig3_auroc.png", "figures/fig3_latents.png",
