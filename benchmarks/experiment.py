@@ -142,6 +142,10 @@ class Experiment:
     #: The paper's numbers, as the report prints them beside ours.
     paper: dict[str, Any] = {}
     claims: list[Claim] = []
+    #: Per claim id, one sentence on what the suite knows about why a claim is not supported
+    #: (budget, substitute, configuration, or "none found: the result stands"), with its evidence;
+    #: printed under the claims table next to every contradicted or inconclusive verdict.
+    claim_context: dict[str, str] = {}
     #: Seed indices whose records keep bulky artifacts (latents, translations) for figures.
     artifact_seeds: tuple[int, ...] = (0,)
     #: Record regime diagnostics (:mod:`benchmarks.diagnostics`: alignment, collapse, loss shares,

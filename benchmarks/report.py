@@ -72,6 +72,20 @@ def machine_free(text: str) -> str:
     return text.replace(str(cache_dir()), f"${CACHE_ENV}")
 
 
+NO_CONTEXT = "no explanation recorded yet (the cause has not been examined)"
+
+
+def claim_context_lines(experiment: Experiment, verdicts: list[tuple[str, str, str, str]]) -> list[str]:
+    """Markdown lines: for each claim not supported, why (``experiment.claim_context``, or
+    :data:`NO_CONTEXT` said plainly)."""
+    open_claims = [(i, v) for i, _, v, _ in verdicts if v != "supported"]
+    if not open_claims:
+        return []
+    lines = ["**Why not supported** (what the suite knows):", ""]
+    lines += [f"- {i} ({v}): {experiment.claim_context.get(i, NO_CONTEXT)}" for i, v in open_claims]
+    return lines + [""]
+
+
 def write_report(experiment: Experiment, records: list[dict], profile: str,
                  out_dir: Path = REPORTS_DIR, missing: int = 0) -> Path:
     """Build and write the page for ``experiment`` from ``records``; returns the Markdown path."""
@@ -101,6 +115,7 @@ def write_report(experiment: Experiment, records: list[dict], profile: str,
         lines += ["## Claims", "", "| id | claim | verdict | evidence |", "|---|---|---|---|"]
         lines += [f"| {i} | {c} | **{v}** | {e} |" for i, c, v, e in page.verdicts]
         lines.append("")
+        lines += claim_context_lines(experiment, page.verdicts)
     for table in page.tables:
         lines.append(markdown_table(table))
     for caption, rel in page.figures:

@@ -172,3 +172,15 @@ def test_the_alignment_threshold_sits_halfway_from_chance_for_any_number_of_doma
     assert dg.is_aligned(three)
     assert not dg.is_aligned({"alignment": {"balanced_accuracy": 0.7, "n_domains": 3}})
     assert dg.is_aligned({}) is None
+
+
+#: Every experiment whose methods match distributions (issue 14): its records carry the diagnostics.
+MATCHING_EXPERIMENTS = ("table1", "fig6", "fig14", "fig3", "fig4", "fig8", "table2", "fig15")
+
+
+@pytest.mark.parametrize("name", MATCHING_EXPERIMENTS)
+def test_every_distribution_matching_experiment_records_its_regime(name):
+    exp = EXPERIMENTS.get(name)
+    assert exp.diagnostics, f"{name} records no regime diagnostics"
+    assert set(exp.checkpoint_metrics) <= set(exp.metrics)
+    assert (exp.headline is None) == (not exp.checkpoint_metrics)

@@ -148,6 +148,17 @@ class Fig1(Experiment):
                          task_kwargs={"pretrain_steps": 20000, "pretrain_batch": 1024}),
     }
     paper = {"beta": BETA, "sigma_max": SIGMA_MAX, "sigma_min": SIGMA_MINS}
+    claim_context = {
+        "C1": "none found: in the quick profile (3,000 steps, 5 seeds) LSGM at σ_min = 0.001 trains "
+              "without divergence or reconstruction spikes, before and after its cross-entropy regained "
+              "the terminal term (commit 1d52596); the paper profile (20,000 steps) has not been run here, "
+              "so an instability that appears later in training is not excluded.",
+        "C2": "noise at this budget: the first step (0.2 → 0.1) is supported; the second (0.1 → 0.01) has a "
+              "mean gain of 0.03 nats with a 95% CI that straddles 0 over 5 seeds; more seeds or the paper "
+              "profile's budget could decide it, neither has run.",
+        "C3": "noise at this budget: the mean difference (−0.04 nats, LSGM − SFS) has the paper's sign's "
+              "opposite and a CI straddling 0 over 5 seeds; no configuration was searched for fig1.",
+    }
     claims = [
         Claim("C1", "LSGM is unstable at σ_min = 0.001 (NLL diverges, reconstruction spikes)",
               _check_lsgm_unstable),

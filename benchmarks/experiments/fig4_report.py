@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.experiments.fig4 import DISPLAY, KNOB, REFERENCE, _floor, _points, aoc_by
+from benchmarks.experiments.fig4 import DISPLAY, KNOB, REFERENCE, aoc_by, majority_floor, tradeoff_points
 from benchmarks.metrics.fairness import pareto_front
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
@@ -50,8 +50,9 @@ def aoc_table(records: list[dict]) -> Table:
     return Table("Area over the parity–accuracy curve per method (AOC, higher is better; per seed on that "
                  "seed's Pareto front, mean ± std over seeds)", ["method", "AOC", "95% CI", "seeds"], rows,
                  note=f"AOC = ∫_0^1 (A(δ) − a₀) dδ / (1 − a₀), A(δ) the best accuracy of the sweep with "
-                      f"Δ_DP ≤ δ (a₀ where none), a₀ = {_floor(records):.4f} the test set's majority-class "
-                      "accuracy. The unconstrained MLP's single point gives its AOC for reference.")
+                      f"Δ_DP ≤ δ (a₀ where none), a₀ = {majority_floor(records):.4f} the test set's "
+                      "majority-class accuracy. The unconstrained MLP's single point gives its AOC for "
+                      "reference.")
 
 
 def reference_table(records: list[dict]) -> Table:
@@ -89,10 +90,10 @@ def tradeoff_figure(records: list[dict], figs: Path) -> str:
         ax.errorbar([s.mean for s in sp], [s.mean for s in sa], xerr=[0 if s.n < 2 else s.std for s in sp],
                     yerr=[0 if s.n < 2 else s.std for s in sa], marker="o", ms=4, capsize=2, lw=1,
                     color=colour, label=DISPLAY[lab])
-        pts = [(p, a) for seeds in _points(records)[lab].values() for _, p, a in seeds]
+        pts = [(p, a) for seeds in tradeoff_points(records)[lab].values() for _, p, a in seeds]
         front = pareto_front([p for p, _ in pts], [a for _, a in pts])
         ax.step([p for p, _ in front], [a for _, a in front], where="post", ls="--", lw=0.8, color=colour)
-    ax.axhline(_floor(records), color="grey", ls=":", lw=1, label="majority class")
+    ax.axhline(majority_floor(records), color="grey", ls=":", lw=1, label="majority class")
     ax.set(xlabel="Δ_DP (test, lower is better)", ylabel="accuracy (test, higher is better)")
     ax.legend(loc="lower right", fontsize=7)
     savefig(fig, figs / FIGURE)

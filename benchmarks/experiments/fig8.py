@@ -88,6 +88,9 @@ class Fig8(Experiment):
     task = "rotated-mnist"
     rows = ROWS
     metrics = ["rotated-translation", "reconstruction-mse"]
+    diagnostics = True
+    checkpoint_metrics = ["rotated-translation"]
+    headline = "digit_acc_to1"
     profiles = {
         "smoke": Profile(Budget(steps=15, batch_size=96), seeds=1,
                          task_kwargs={"angles": ANGLES, "n_per_domain": 300, "n_test": 100},

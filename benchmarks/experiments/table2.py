@@ -129,6 +129,9 @@ class Table2(Experiment):
     task = "translation-pair"
     rows = ROWS
     metrics = ["translation-retrieval"]
+    diagnostics = True
+    checkpoint_metrics = ["translation-retrieval"]
+    headline = "retrieval_0to1_top10"
     profiles = {
         "smoke": Profile(
             Budget(steps=15, batch_size=2 * N_PER_DOMAIN), seeds=2, sweep={PAIR: PAIR_ORDER},
