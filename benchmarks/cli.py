@@ -193,6 +193,20 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from benchmarks.results_table import export, results_frame
+
+    exp = _experiment(args.experiment)
+    state = sweep_state(exp, args.profile, Path(args.results))
+    if not state.records:
+        raise ConfigError(f"{exp.name}: no records for profile {args.profile} in {args.results}")
+    out = Path(args.out or Path(args.results) / f"{exp.name}_{args.profile}.{args.format}")
+    frame = results_frame(state.records)
+    export(frame, out, args.format)
+    print(f"{exp.name}: wrote {out} ({len(frame)} rows from {len(state.records)} records)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saub-bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="pages folder (default: reports/ for the repository's "
                    "results, else <results>/reports)")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("export", help="the records as one tidy table (a row per cell x metric)")
+    common(p)
+    p.add_argument("--format", default="csv", choices=("csv", "parquet"))
+    p.add_argument("--out", default=None, help="file (default: <results>/<experiment>_<profile>.<format>)")
+    p.set_defaults(func=cmd_export)
     try:
         from benchmarks.data.cli import add_data_commands
     except ImportError:

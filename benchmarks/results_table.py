@@ -1,0 +1,93 @@
+"""One tidy, typed results table from an experiment's records (pandas): one row per cell × metric.
+
+Columns (:data:`COLUMNS`): the experiment, profile, row label, method, seed index, each sweep value
+under ``sweep.<key>``, the metric's record key, its value (float; NaN where the metric is "n/a" or
+not a number, with ``value_text`` keeping what the record said), the cell's status and id, and the
+record's provenance (code commit, torch, device, wall time). Failed cells appear once, with metric
+``""`` and their error in ``value_text``, so a table never silently drops a failure.
+
+:func:`metric_values` is the query a report needs most: a metric's per-seed values keyed by row
+label and sweep values. ``saub-bench export EXPERIMENT --format csv|parquet`` writes the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+#: The fixed columns, in order; sweep columns (``sweep.<key>``) follow ``seed``.
+COLUMNS = ["experiment", "profile", "label", "method", "seed", "metric", "value", "value_text", "status",
+           "cell_id", "git_commit", "torch", "device", "wall_time_s"]
+FORMATS = ("csv", "parquet")
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+def results_frame(records: Iterable[Mapping]) -> pd.DataFrame:
+    """The tidy table of the module docstring; scalar metrics only (lists and dicts, e.g. curves, are
+    left in the records)."""
+    rows = []
+    sweep_keys: set[str] = set()
+    for r in records:
+        cell, prov = r["cell"], r.get("provenance") or {}
+        sweep = {f"sweep.{k}": v for k, v in (cell.get("sweep") or {}).items()}
+        sweep_keys |= set(sweep)
+        base = {"experiment": cell["experiment"], "profile": cell["profile"], "label": cell["label"],
+                "method": cell["method"], "seed": int(cell["seed_index"]), **sweep,
+                "status": r.get("status", "unknown"), "cell_id": r.get("cell_id", ""),
+                "git_commit": prov.get("git_commit") or "", "torch": prov.get("torch") or "",
+                "device": prov.get("device") or "", "wall_time_s": _number(r.get("wall_time_s"))}
+        if r.get("status") != "done":
+            rows.append({**base, "metric": "", "value": math.nan, "value_text": str(r.get("error") or "")})
+            continue
+        for name, value in sorted((r.get("metrics") or {}).items()):
+            if isinstance(value, (list, dict)):
+                continue
+            rows.append({**base, "metric": name, "value": _number(value), "value_text": str(value)})
+    sweep_cols = sorted(sweep_keys)
+    order = COLUMNS[:5] + sweep_cols + COLUMNS[5:]
+    frame = pd.DataFrame(rows, columns=order)
+    types = {"seed": "int64", "value": "float64", "wall_time_s": "float64"}
+    return frame.astype({k: v for k, v in types.items() if k in frame})
+
+
+def metric_values(frame: pd.DataFrame, metric: str, **sweep) -> dict[str, dict[int, float]]:
+    """``{row label: {seed: value}}`` of ``metric`` over finished cells whose sweep values equal
+    ``sweep`` (keys without the ``sweep.`` prefix, e.g. ``n_per_domain=20`` for ``task.n_per_domain``);
+    non-numeric values are left out."""
+    rows = frame[(frame["metric"] == metric) & (frame["status"] == "done") & frame["value"].notna()]
+    for key, want in sweep.items():
+        cols = [c for c in frame.columns if c.startswith("sweep.") and c.split(".")[-1] == key]
+        if len(cols) != 1:
+            valid = sorted(c.split(".")[-1] for c in frame.columns if c.startswith("sweep."))
+            raise ValueError(f"no single sweep column for {key!r}; sweep keys: {', '.join(valid) or 'none'}")
+        rows = rows[rows[cols[0]] == want]
+    out: dict[str, dict[int, float]] = {}
+    for label, seed, value in zip(rows["label"], rows["seed"], rows["value"]):
+        out.setdefault(label, {})[int(seed)] = float(value)
+    return out
+
+
+def export(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+    """Write ``frame`` as ``fmt`` (:data:`FORMATS`) to ``path``; parquet needs pyarrow."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError("parquet export needs pyarrow: `.venv/bin/pip install pyarrow` "
+                             "(or use --format csv)") from None
+        frame.to_parquet(path, index=False)
+    return path
