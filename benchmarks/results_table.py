@@ -7,16 +7,21 @@ record's provenance (code commit, torch, device, wall time). Failed cells appear
 ``""`` and their error in ``value_text``, so a table never silently drops a failure.
 
 :func:`metric_values` is the query a report needs most: a metric's per-seed values keyed by row
-label and sweep values. ``saub-bench export EXPERIMENT --format csv|parquet`` writes the table.
+label and sweep values; :func:`values_by` is the same query on the records themselves (what
+the experiment modules use, without building a frame). ``saub-bench export EXPERIMENT --format
+csv|parquet`` writes the table.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The fixed columns, in order; sweep columns (``sweep.<key>``) follow ``seed``.
 COLUMNS = ["experiment", "profile", "label", "method", "seed", "metric", "value", "value_text", "status",
@@ -30,9 +35,26 @@ def _number(value) -> float:
     return float(value)
 
 
+def values_by(records: Iterable[Mapping], metric: str, sweep_key: str | None = None) -> dict:
+    """Numeric values of ``metric`` (a record key; booleans count as 0/1) as ``{row label: {seed:
+    value}}``, or with ``sweep_key`` (e.g. ``"task.direction"``) as ``{(row label, sweep value): {seed:
+    value}}`` (a defaultdict: an absent key reads as no seeds); records without a numeric value
+    (``"n/a"``, absent) are left out."""
+    out: dict[Hashable, dict[int, float]] = defaultdict(dict)
+    for r in records:
+        value, cell = (r.get("metrics") or {}).get(metric), r["cell"]
+        if not isinstance(value, (int, float)):
+            continue
+        key = cell["label"] if sweep_key is None else (cell["label"], cell["sweep"][sweep_key])
+        out[key][int(cell["seed_index"])] = value
+    return out
+
+
 def results_frame(records: Iterable[Mapping]) -> pd.DataFrame:
     """The tidy table of the module docstring; scalar metrics only (lists and dicts, e.g. curves, are
     left in the records)."""
+    import pandas as pd
+
     rows = []
     sweep_keys: set[str] = set()
     for r in records:

@@ -86,12 +86,9 @@ def paired_difference_verdict(a: dict, b: dict) -> tuple[str, str]:
 
 def metric_by_label(records: list[dict], key: str) -> dict[str, dict[int, float]]:
     """Metric ``key`` of each record as ``{row label: {seed index: value}}`` (numeric values only)."""
-    out: dict[str, dict[int, float]] = {}
-    for r in records:
-        value = r["metrics"].get(key)
-        if isinstance(value, (int, float)):
-            out.setdefault(r["cell"]["label"], {})[r["cell"]["seed_index"]] = value
-    return out
+    from benchmarks.results_table import values_by
+
+    return values_by(records, key)
 
 
 def paired_rows_verdict(records: list[dict], key: str, better: str, worse: str) -> tuple[str, str]:

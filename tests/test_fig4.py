@@ -41,7 +41,8 @@ def _record(label: str, knob, seed: int, dp: float, acc: float) -> dict:
         metrics |= {"own_accuracy": acc, "own_delta_dp": dp}
     return {"cell": {"label": label, "sweep": sweep, "seed_index": seed}, "metrics": metrics,
             "protocol": {"majority_test_accuracy": FLOOR, "n_train": 10, "n_test": 10, "n_features": 3,
-                         "full_sizes": {}}, "status": "done"}
+                         "full_sizes": {}, "test_rates": {"P(y=1|female)": 0.1, "P(y=1|male)": 0.3}},
+            "status": "done"}
 
 
 def _records(saub_bonus: float) -> list[dict]:
@@ -61,7 +62,10 @@ def test_aoc_per_seed_matches_the_formula():
     aoc = aoc_by(records)
     assert set(aoc) == {"saub", "vaub", "fcrl", "cvib", "laftr-dp", "unfair-mlp"}
     accs = [0.80 - 0.004 + 0.002, 0.83 - 0.004 + 0.002]  # fcrl (i = 2) at seed 1 (jitter +0.002)
-    assert aoc["fcrl"][1] == pytest.approx(area_over_curve([0.01, 0.08], accs, FLOOR))
+    assert aoc["fcrl"][1] == pytest.approx(area_over_curve([0.01, 0.08], accs, FLOOR, parity_max=0.2))
+    # FCRL's area by hand: staircase over [0, 0.2] (labels' Δ_DP), normalised by 0.2 (1 - floor)
+    by_hand = ((0.08 - 0.01) * (accs[0] - FLOOR) + (0.2 - 0.08) * (accs[1] - FLOOR)) / (0.2 * (1 - FLOOR))
+    assert aoc["fcrl"][1] == pytest.approx(by_hand)
 
 
 def test_claims_follow_the_records(exp):

@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from benchmarks.experiment import Cell, Claim, Experiment, Profile, Row, registe
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.registry import METHODS
 from benchmarks.report import Page, Table
+from benchmarks.results_table import values_by
 from benchmarks.runner import REPO_ROOT
 from benchmarks.stability import (
     BETA,
@@ -82,11 +82,7 @@ def stability_metrics(run: dict) -> dict[str, float]:
 
 def _by(records: list[dict], metric: str) -> dict[tuple[str, float], dict[int, float]]:
     """(row label, σ_min) -> {seed index: metric}."""
-    out: dict[tuple[str, float], dict[int, float]] = defaultdict(dict)
-    for r in records:
-        c = r["cell"]
-        out[(c["label"], c["sweep"][SWEEP])][c["seed_index"]] = r["metrics"][metric]
-    return out
+    return values_by(records, metric, SWEEP)
 
 
 def _check_lsgm_unstable(records):

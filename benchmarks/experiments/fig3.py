@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from benchmarks.metrics.separation import svc_auroc
 from benchmarks.plotting import GROUP_COLOURS, PALETTE, plt, savefig
 from benchmarks.registry import TASKS
 from benchmarks.report import Page, Table
+from benchmarks.results_table import values_by
 from benchmarks.search import Search, selection_note
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize, threshold_verdict
 
@@ -44,11 +44,7 @@ GWAE_SETTINGS = {"prior": "np", "latent_dim": 2, "lambda_w": 100.0,
 
 def _auroc_by(records: list[dict]) -> dict[tuple[str, int], dict[int, float]]:
     """(row label, n) -> {seed index: AUROC}."""
-    out: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
-    for r in records:
-        c = r["cell"]
-        out[(c["label"], c["sweep"][SWEEP])][c["seed_index"]] = r["metrics"]["auroc"]
-    return out
+    return values_by(records, "auroc", SWEEP)
 
 
 def _claim_score_priors(label: str):

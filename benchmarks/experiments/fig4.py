@@ -95,6 +95,17 @@ def majority_floor(records: list[dict]) -> float:
     return floors.pop()
 
 
+def label_parity(records: list[dict]) -> float:
+    """Δ_DP of the true test labels, |P(y=1|female) − P(y=1|male)| (the records' protocol): the right
+    end of FCRL's area (their ``src/scripts/plot.py``, ``area_over_curve``: points above it dropped,
+    normalised by ``(1 − majority) · max_dp``)."""
+    rates = [r["protocol"]["test_rates"] for r in records]
+    values = {round(abs(t["P(y=1|female)"] - t["P(y=1|male)"]), 6) for t in rates}
+    if len(values) != 1:
+        raise ValueError(f"records disagree on the test labels' Δ_DP: {sorted(values)}")
+    return values.pop()
+
+
 def _per_seed(records: list[dict], fn) -> dict[str, dict[int, float]]:
     """label -> seed -> fn(parities, accuracies, floor) over that seed's sweep."""
     floor = majority_floor(records)
@@ -103,7 +114,9 @@ def _per_seed(records: list[dict], fn) -> dict[str, dict[int, float]]:
 
 
 def aoc_by(records: list[dict]) -> dict[str, dict[int, float]]:
-    return _per_seed(records, area_over_curve)
+    """label -> seed -> AOC over Δ_DP ∈ [0, Δ_DP of the true labels] (FCRL's range, :func:`label_parity`)."""
+    parity_max = label_parity(records)
+    return _per_seed(records, lambda p, a, floor: area_over_curve(p, a, floor, parity_max))
 
 
 def _check_near_zero(records):

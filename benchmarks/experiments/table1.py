@@ -25,7 +25,6 @@ other setting of the GW-EP row (λ_GW included), and every report names the spac
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.experiment import Claim, Experiment, Profile, Row, register_experiment, rounded
 from benchmarks.regime_report import NOT_RECORDED, flags_by_group
 from benchmarks.report import Page, Table
+from benchmarks.results_table import values_by
 from benchmarks.search import Search, selection_note
 from benchmarks.semantic import CONTRASTIVE, describe_space
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
@@ -145,13 +145,7 @@ def row_display(label: str) -> str:
 
 def accuracy_by(records: list[dict], key: str = "target_accuracy") -> dict[tuple[str, str], dict[int, float]]:
     """(row label, direction) -> {seed index: metric}."""
-    out: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for r in records:
-        c = r["cell"]
-        value = r["metrics"].get(key)
-        if isinstance(value, float):
-            out[(c["label"], c["sweep"][DIRECTION])][c["seed_index"]] = value
-    return out
+    return values_by(records, key, DIRECTION)
 
 
 def both_directions(verdict_for):

@@ -152,8 +152,10 @@ def area_over_curve(parity: Sequence[float], accuracy: Sequence[float], acc_floo
     With accuracy on the x-axis and Δ_DP on the y-axis this is the area *over* the curve of the
     lowest parity reached at each accuracy, FCRL's picture. Defaults: ``parity_max`` = 1 (Δ_DP's
     range); ``acc_floor`` = the test set's majority-class accuracy. Points above ``parity_max`` and
-    below ``acc_floor`` add nothing. FCRL's text describes the area; the exact normalisation of
-    their (unpublished) plotting code could not be checked here, so compare AOCs within this suite.
+    below ``acc_floor`` add nothing. FCRL's public plotting code (``umgupta/fairness-via-contrastive-
+    estimation``, ``src/scripts/plot.py``, ``area_over_curve``) computes exactly this with
+    ``parity_max`` = the Δ_DP of the true test labels and ``acc_floor`` = the majority-class accuracy;
+    fig4 passes those (:func:`benchmarks.experiments.fig4.label_parity`).
     """
     if not 0 <= acc_floor < 1 or parity_max <= 0:
         raise ValueError(f"need 0 <= acc_floor < 1 and parity_max > 0, got {acc_floor}, {parity_max}")
