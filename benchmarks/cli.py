@@ -22,7 +22,7 @@ from benchmarks.executors import EXECUTORS, run_cells
 from benchmarks.experiment import PROFILES
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.report import REPORTS_DIR, write_report
-from benchmarks.runner import default_results_dir, plan, sweep_state
+from benchmarks.runner import cells_state, default_results_dir, plan, plan_cells, sweep_state
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -97,6 +97,8 @@ def cmd_run(args) -> int:
     seeds = parse_seeds(args.seeds)
     results = Path(args.results)
     check_writable(results)
+    if args.rows or args.set:
+        return run_adhoc(exp, args, seeds, results)
     todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile, seeds))
     print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run -> {results}")
@@ -106,6 +108,29 @@ def cmd_run(args) -> int:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
                   progress=not args.quiet)
     return finish(sweep_state(exp, args.profile, results, seeds))
+
+
+def run_adhoc(exp, args, seeds, results: Path) -> int:
+    """``run --rows/--set`` (:mod:`benchmarks.adhoc`): changed cells, kept apart, their metrics printed."""
+    from benchmarks.adhoc import adhoc_cells, adhoc_results_dir
+    from benchmarks.results_table import results_frame
+
+    cells, manifest = adhoc_cells(exp, args.profile, seeds, args.rows, args.set)
+    folder = adhoc_results_dir(results, manifest)
+    todo = plan_cells(cells, folder, force=args.force, retry_failed=args.retry_failed)
+    print(f"{exp.name} [{args.profile}] ad hoc ({', '.join(args.set or []) or 'rows only'}): "
+          f"{len(todo)} of {len(cells)} cells to run -> {folder}")
+    if todo:
+        run_cells(todo, folder, executor=args.executor, jobs=args.jobs, address=args.address,
+                  progress=not args.quiet)
+    state = cells_state(cells, folder)
+    if state.records:
+        frame = results_frame(state.records)
+        done = frame[frame["status"] == "done"]
+        table = done.pivot_table(index=["label", *[c for c in done if c.startswith("sweep.")]],
+                                 columns="metric", values="value", aggfunc="mean")
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    return finish(state)
 
 
 def _search_experiment(name: str):
@@ -227,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute finished cells")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--rows", action="append", help="ad hoc: only these rows (repeatable); records go "
+                   "to <results>/adhoc/")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="ad hoc: method.<knob>=, "
+                   "task.<argument>= or budget.steps|batch_size= (repeatable, validated)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("search", help="hyper-parameter search of an experiment's rows, label-free selection")
     common(p)

@@ -78,8 +78,13 @@ class SweepState:
 def sweep_state(experiment: Experiment, profile: str, results_dir: Path,
                 seeds: list[int] | None = None) -> SweepState:
     """Classify every cell of the grid by what its record file says."""
+    return cells_state(experiment.cells(profile, seeds), results_dir)
+
+
+def cells_state(cells: list[Cell], results_dir: Path) -> SweepState:
+    """Classify ``cells`` (a grid, or an ad-hoc list, :mod:`benchmarks.adhoc`) by their record files."""
     state = SweepState()
-    for cell in experiment.cells(profile, seeds):
+    for cell in cells:
         path = record_path(results_dir, cell)
         if not path.exists():
             state.missing.append(cell)
@@ -104,9 +109,14 @@ def plan(experiment: Experiment, profile: str, results_dir: Path, seeds: list[in
          force: bool = False, retry_failed: bool = False) -> list[Cell]:
     """Cells to run: missing and corrupt ones (never trusting partial output), failed ones
     with ``retry_failed``, every cell with ``force``."""
-    state = sweep_state(experiment, profile, results_dir, seeds)
+    return plan_cells(experiment.cells(profile, seeds), results_dir, force, retry_failed)
+
+
+def plan_cells(cells: list[Cell], results_dir: Path, force: bool = False,
+               retry_failed: bool = False) -> list[Cell]:
+    """:func:`plan` for a given list of cells, in their order."""
     if force:
-        return experiment.cells(profile, seeds)
-    todo = state.missing + state.corrupt + (state.failed if retry_failed else [])
-    order = {c.cell_id: i for i, c in enumerate(experiment.cells(profile, seeds))}
-    return sorted(todo, key=lambda c: order[c.cell_id])
+        return list(cells)
+    state = cells_state(cells, results_dir)
+    todo = {c.cell_id for c in state.missing + state.corrupt + (state.failed if retry_failed else [])}
+    return [c for c in cells if c.cell_id in todo]

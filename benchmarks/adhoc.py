@@ -1,0 +1,122 @@
+"""Ad-hoc runs: one change to an experiment's grid from the command line, without editing it.
+
+``saub-bench run table1 --rows "SAUB GW-EP" --set method.lambda_gw=1 --set task.direction=usps-mnist``
+takes the experiment's cells of the named rows and applies each assignment:
+
+* ``method.<knob>=<value>``: the row's method config (a swept ``method.*`` key: its sweep value), typed
+  and validated like every config (an unknown knob lists the valid ones);
+* ``task.<arg>=<value>``: the task's argument (a swept ``task.*`` key: its sweep value), checked
+  against the task's signature;
+* ``budget.steps`` / ``budget.batch_size``: the training budget (validated by :class:`Budget`).
+
+Records of such runs never mix with the experiment's own: they go under
+``<results>/adhoc/<experiment>-<tag>/`` (``tag`` a digest of rows and assignments) beside an
+``adhoc.json`` that says what was changed, and their cells' hashes differ from the grid's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.config import ConfigError, config_to_dict, parse_assignments
+from benchmarks.experiment import Cell, Experiment
+from benchmarks.registry import METHODS, TASKS
+
+BUDGET_KEYS = ("steps", "batch_size")
+
+
+def _literal(text: str) -> Any:
+    """``"20"`` -> 20, ``"0.5"`` -> 0.5, ``"true"`` -> True, anything else stays a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def adhoc_tag(rows: list[str], assignments: dict[str, str]) -> str:
+    key = json.dumps({"rows": sorted(rows), "set": assignments}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def _check_rows(exp: Experiment, rows: list[str]) -> None:
+    labels = [r.label for r in exp.rows]
+    unknown = [r for r in rows if r not in labels]
+    if unknown:
+        raise ConfigError(f"{exp.name}: unknown row(s) {', '.join(map(repr, unknown))}; valid rows: "
+                          + ", ".join(labels))
+
+
+def _apply(cell: Cell, assignments: dict[str, str]) -> Cell:
+    overrides, task_kwargs, sweep = dict(cell.overrides), dict(cell.task_kwargs), dict(cell.sweep)
+    budget = cell.budget
+    for key, raw in assignments.items():
+        part, _, name = key.partition(".")
+        if part not in ("method", "task", "budget") or not name:
+            raise ConfigError(f"--set {key}: keys look like method.<knob>, task.<argument> or "
+                              f"budget.<{'|'.join(BUDGET_KEYS)}>")
+        if part == "budget":
+            if name not in BUDGET_KEYS:
+                raise ConfigError(f"--set {key}: valid budget keys: {', '.join(BUDGET_KEYS)}")
+            value = _literal(raw)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"--set {key}: expected an integer, got {raw!r}")
+            budget = dataclasses.replace(budget, **{name: value})  # Budget validates its values
+        elif key in sweep:
+            sweep[key] = _literal(raw) if part == "task" else raw
+        elif part == "method":
+            overrides[name] = raw
+        else:
+            task_kwargs[name] = _literal(raw)
+    method_sweep = {k[7:]: v for k, v in sweep.items() if k.startswith("method.")}
+    config = config_to_dict(METHODS.get(cell.method).resolve({**overrides, **method_sweep}))
+    typed = {k: config[k] for k in overrides}  # the command line's strings, typed by the config
+    for k in method_sweep:
+        sweep[f"method.{k}"] = config[k]
+    _check_task_arguments(cell.task, {**task_kwargs, **{k[5:]: v for k, v in sweep.items()
+                                                        if k.startswith("task.")}})
+    return dataclasses.replace(cell, overrides=typed, task_kwargs=task_kwargs, sweep=sweep, budget=budget)
+
+
+def _check_task_arguments(task: str, arguments: dict[str, Any]) -> None:
+    make_task = TASKS.get(task)
+    try:
+        signature = inspect.signature(make_task)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(seed=0, **arguments)
+    except TypeError as exc:
+        valid = ", ".join(p for p in signature.parameters if p != "seed")
+        raise ConfigError(f"task {task!r}: {exc}; valid arguments: {valid}") from None
+
+
+def adhoc_cells(exp: Experiment, profile: str, seeds: list[int] | None, rows: list[str] | None,
+                sets: list[str] | None) -> tuple[list[Cell], dict[str, Any]]:
+    """The experiment's cells of ``rows`` (all rows when empty) with ``sets`` applied (module
+    docstring), duplicates merged; and the manifest saying what was changed."""
+    rows = list(rows or [])
+    _check_rows(exp, rows)
+    assignments = parse_assignments(sets)
+    out: dict[str, Cell] = {}
+    for cell in exp.cells(profile, seeds):
+        if rows and cell.label not in rows:
+            continue
+        changed = _apply(cell, assignments)
+        out.setdefault(changed.cell_id, changed)
+    manifest = {"experiment": exp.name, "profile": profile, "rows": rows or [r.label for r in exp.rows],
+                "set": assignments, "tag": adhoc_tag(rows, assignments),
+                "note": "ad-hoc run: not the experiment's own grid; its records never enter its pages"}
+    return list(out.values()), manifest
+
+
+def adhoc_results_dir(results: Path, manifest: dict[str, Any]) -> Path:
+    """``<results>/adhoc/<experiment>-<tag>``, with its ``adhoc.json`` written."""
+    folder = Path(results) / "adhoc" / f"{manifest['experiment']}-{manifest['tag']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adhoc.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return folder
