@@ -197,7 +197,9 @@ Source labelled, target unlabelled (target training labels never enter the task)
 the same encoder (CNN, feature width 256, latent 64); after training, one post-hoc classifier
 (2 linear layers with a ReLU, width 100, App. H.3) is trained on the source training latents
 and scored on the target test split. Model selection: last iterate, no target labels.
-VAUB-family rows: β = 0.005, σ ∈ [0.01, 0.4] (100 levels), score lr 1e-4 (the authors' public
+Each row runs the configuration `table1-search` selected for it without target labels where a
+selection is committed (results/selected/; the Notes say so and the search page lists them); the
+settings below are each row's own configuration, the search's trial 0. VAUB-family rows: β = 0.005, σ ∈ [0.01, 0.4] (100 levels), score lr 1e-4 (the authors' public
 configuration), score updates per VAE update 10 in the paper profile (5 quick, 2 smoke); one
 encoder/decoder shared by both domains with a domain embedding, evaluated with each domain's own
 BatchNorm statistics (as in training); VAE lr 2e-4 and λ_GW(EP) = 10
@@ -239,7 +241,7 @@ test splits, 1,000 steps of batch 128 for every row.
         ),
         "quick": Profile(
             Budget(steps=QUICK_STEPS, batch_size=128),
-            seeds=3,
+            seeds=5,
             sweep={DIRECTION: DIRECTIONS},
             task_kwargs={"n_source": 10000, "n_target": 10000, "n_test": None},
             method_overrides={"prior_steps": 5, "critic_steps": 2},
@@ -252,6 +254,24 @@ test splits, 1,000 steps of batch 128 for every row.
         ),
     }
     paper = {"accuracy_percent": PAPER}
+    #: The regime of the selected configurations (this page's regime table, table1-search's trials).
+    _UNALIGNED = ("configuration and regime: no trial of any VAUB-family row aligns the domains (the MLP "
+                  "probe separates them at balanced accuracy ≥ 0.97 in every table1-search trial), so the "
+                  "label-free rule falls back to source-validation accuracy, which picks configurations "
+                  "whose matching terms carry under 1 % of the weighted loss (regime table: reconstruction "
+                  "≈ 100 %); ")
+    claim_context = {
+        "C1": _UNALIGNED + "with unmatched domains the GW term has nothing to preserve, and even the target "
+                           "oracle over 8 trials stays at or below 59 % for every VAUB-family row.",
+        "C2": _UNALIGNED + "both rows are then near-identical autoencoders whose priors barely enter the "
+                           "loss.",
+        "C3": _UNALIGNED + "besides, GW-SP's semantic space is the contrastive-digits-v1 substitute, not "
+                           "CLIP.",
+        "C4": _UNALIGNED + "ADDA and DANN, also unaligned by the probe, keep 70-80 % from their source "
+                           "classifier; the VAUB-family oracle (≤ 59 %) is below them too, so the gap is not "
+                           "only a selection effect at this budget.",
+        "C5": _UNALIGNED + "ADDA and DANN keep 70-80 %; the VAUB-family oracle (≤ 59 %) is below them too.",
+    }
     claims = [
         Claim("C1", "GW-EP > w/o GW in both directions", _ordering_claim("SAUB GW-EP", "SAUB w/o GW")),
         Claim("C2", "w/o GW > VAUB in both directions", _ordering_claim("SAUB w/o GW", "VAUB")),
