@@ -185,6 +185,19 @@ The area over the parity–accuracy curve (AOC) is computed per seed on that see
              "claim": "SAUB keeps near-zero Δ_DP and has higher accuracy than every other method at "
                       "equal Δ_DP",
              "external_reference_unconstrained_mlp": REFERENCE}
+    #: Evidence for C2/C3 beyond this page: ad-hoc runs at 8x the quick budget, seed 0
+    #: (``saub-bench run fig4 --rows fcrl --set method.lambda_=2.0 --set budget.steps=20000 --seeds 0``,
+    #: likewise laftr-dp γ = 2 and cvib λ = 0.5), their Δ_DP at 2.5k / 5k / 10k / 20k steps.
+    _BASELINES_RANGE = (
+        "baselines' range and budget examined: continuing their knobs past the public grids (FCRL λ 4, 8; "
+        "CVIB λ 2, 5; LAFTR γ 8, 16) raises their Δ_DP again instead of nearing 0 (sweep table); at 8x "
+        "the quick budget (20,000 steps, seed 0, ad hoc) FCRL λ = 2 stays at Δ_DP 0.10-0.14 over its "
+        "checkpoints, CVIB λ = 0.5 rises 0.10 → 0.14 and LAFTR γ = 2 falls 0.10 → 0.04, so only LAFTR "
+        "gains from longer training; the baselines' own Adult numbers were not found to compare "
+        "(FCRL's public code gives only its unfair MLP's point, accuracy 0.845 / Δ_DP 0.185; ours is in "
+        "the reference table)."
+    )
+    claim_context = {"C2": _BASELINES_RANGE, "C3": _BASELINES_RANGE}
     claims = [
         Claim("C1", f"SAUB reaches near-zero Δ_DP (lowest Δ_DP of its sweep ≤ {NEAR_ZERO})",
               _check_near_zero),
