@@ -218,17 +218,8 @@ class Experiment:
                 if both:
                     raise ConfigError(f"profile {pname!r}: task argument(s) {', '.join(both)} both swept "
                                       "and fixed in task_kwargs")
-                task_args = {**prof.task_kwargs, **task_swept}
-                try:
-                    signature = inspect.signature(make_task)
-                except (TypeError, ValueError):  # not introspectable: checked when the task is built
-                    continue
-                try:
-                    signature.bind(seed=0, **task_args)
-                except TypeError as exc:
-                    valid = ", ".join(p for p in signature.parameters if p != "seed")
-                    raise ConfigError(f"profile {pname!r}: task {self.task!r}: {exc}; "
-                                      f"valid arguments: {valid}") from None
+                check_task_arguments(make_task, {**prof.task_kwargs, **task_swept},
+                                     f"profile {pname!r}: task {self.task!r}")
 
     def make_task(self, cell: Cell) -> TaskData:
         task_sweep, _ = cell.split_sweep()
@@ -312,6 +303,20 @@ class Experiment:
     def report(self, records: list[dict], out_dir, profile: str):
         """Experiment-specific tables and figures; see :mod:`benchmarks.report`."""
         raise NotImplementedError
+
+
+def check_task_arguments(make_task, arguments: dict[str, Any], where: str) -> None:
+    """Refuse ``arguments`` that ``make_task(seed=..., **arguments)`` would not accept, naming the
+    valid ones; a task whose signature cannot be read is checked when it is built."""
+    try:
+        signature = inspect.signature(make_task)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(seed=0, **arguments)
+    except TypeError as exc:
+        valid = ", ".join(p for p in signature.parameters if p != "seed")
+        raise ConfigError(f"{where}: {exc}; valid arguments: {valid}") from None
 
 
 def check_curves(curves: dict[str, list[float]], loss_terms: dict[str, float]) -> None:
