@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.experiments.fig4 import DISPLAY, KNOB, REFERENCE, aoc_by, majority_floor, tradeoff_points
+from benchmarks.experiments.fig4 import (
+    DISPLAY,
+    KNOB,
+    REFERENCE,
+    aoc_by,
+    label_parity,
+    majority_floor,
+    tradeoff_points,
+)
 from benchmarks.metrics.fairness import pareto_front
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
@@ -49,9 +57,10 @@ def aoc_table(records: list[dict]) -> Table:
     rows = [[DISPLAY[lab], s.fmt(3), s.fmt_ci(3), s.n] for lab, s in stats.items()]
     return Table("Area over the parity–accuracy curve per method (AOC, higher is better; per seed on that "
                  "seed's Pareto front, mean ± std over seeds)", ["method", "AOC", "95% CI", "seeds"], rows,
-                 note=f"AOC = ∫_0^1 (A(δ) − a₀) dδ / (1 − a₀), A(δ) the best accuracy of the sweep with "
+                 note=f"AOC = ∫_0^m (A(δ) − a₀) dδ / (m (1 − a₀)), A(δ) the best accuracy of the sweep with "
                       f"Δ_DP ≤ δ (a₀ where none), a₀ = {majority_floor(records):.4f} the test set's "
-                      "majority-class accuracy. The unconstrained MLP's single point gives its AOC for "
+                      f"majority-class accuracy, m = {label_parity(records):.4f} the Δ_DP of its true labels "
+                      "(FCRL's public code). The unconstrained MLP's single point gives its AOC for "
                       "reference.")
 
 
