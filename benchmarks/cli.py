@@ -296,14 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from benchmarks.search import use_results_dir
+    from benchmarks.search import results_dir_for_selections
 
-    use_results_dir(getattr(args, "results", None))
-    try:
-        return args.func(args)
-    except (ConfigError, ValueError) as exc:
-        print(f"saub-bench: error: {exc}", file=sys.stderr)
-        return 2
+    with results_dir_for_selections(getattr(args, "results", None)):
+        try:
+            return args.func(args)
+        except (ConfigError, ValueError) as exc:
+            print(f"saub-bench: error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ seen, so it is shown, never used), so a reader sees how much the rule matters.
 The chosen configurations are written to ``<results>/selected/<experiment>_<profile>.json``
 (:func:`write_selection`) and committed with the records; the base experiment's grid then uses them
 (:func:`selected_overrides`). The results folder is ``$SAUB_RESULTS`` (default ``results/``), or the
-one a command names with ``--results`` (:func:`use_results_dir`).
+one a command names with ``--results`` (:func:`results_dir_for_selections`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,10 +331,16 @@ def select_for(search_experiment, records: list[dict]) -> dict[tuple[str, str], 
                   base.headline or "target_accuracy")
 
 
-def use_results_dir(path: str | Path | None) -> None:
-    """Read and write selections under ``path``/selected (a command's ``--results``)."""
+@contextmanager
+def results_dir_for_selections(path: str | Path | None) -> Iterator[None]:
+    """Within the block, read and write selections under ``path``/selected (a command's ``--results``);
+    the previous folder is restored on exit, so one in-process command cannot change another's grids."""
     global _RESULTS_DIR
-    _RESULTS_DIR = None if path is None else Path(path)
+    previous, _RESULTS_DIR = _RESULTS_DIR, None if path is None else Path(path)
+    try:
+        yield
+    finally:
+        _RESULTS_DIR = previous
 
 
 def selection_path(experiment: str, profile: str) -> Path:

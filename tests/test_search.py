@@ -14,6 +14,7 @@ from benchmarks.config import ConfigError
 from benchmarks.contracts import Budget
 from benchmarks.experiment import Profile
 from benchmarks.registry import EXPERIMENTS
+from benchmarks.runner import default_results_dir
 from tests.harness_toys import ToyVAUB, temporary_experiment
 
 SPACE = {"lr": sr.LogUniform(1e-4, 1e-2), "beta": sr.Uniform(0.1, 0.9), "prior_steps": sr.Choice(1, 2, 5)}
@@ -129,13 +130,12 @@ def test_search_runs_resumes_and_the_grid_takes_the_selection(tmp_path, capsys, 
         assert main(["search", base.name, "--profile", "smoke", "--results", str(results), "--quiet"]) == 0
         assert "1 of 6 trials to run" in capsys.readouterr().out
         # the base grid now runs every row in its selected configuration
-        sr.use_results_dir(results)
-        try:
+        with sr.results_dir_for_selections(results):
             chosen = {e["label"]: e["overrides"] for e in selection["selected"]}
             for cell in base.cells("smoke"):
                 assert {k: cell.overrides[k] for k in chosen[cell.label]} == chosen[cell.label]
-        finally:
-            sr.use_results_dir(None)
+        # the command restored the selection folder it found: the committed grids are back
+        assert sr.selection_path("table1", "quick") == default_results_dir() / "selected" / "table1_quick.json"
 
 
 def test_a_search_naming_an_unknown_knob_fails_before_anything_runs(tmp_path, capsys):
