@@ -9,6 +9,9 @@ takes the experiment's cells of the named rows and applies each assignment:
   against the task's signature;
 * ``budget.steps`` / ``budget.batch_size``: the training budget (validated by :class:`Budget`).
 
+``saub-bench train METHOD TASK --set ...`` trains one model outside any experiment
+(:func:`single_model_run`), with the same assignments, into ``<results>/train/<method>-<task>-<tag>/``.
+
 Records of such runs never mix with the experiment's own: they go under
 ``<results>/adhoc/<experiment>-<tag>/`` (``tag`` a digest of rows and assignments) beside an
 ``adhoc.json`` that says what was changed, and their cells' hashes differ from the grid's.
@@ -23,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.config import ConfigError, config_to_dict, parse_assignments
-from benchmarks.experiment import Cell, Experiment, check_task_arguments
-from benchmarks.registry import METHODS, TASKS
+from benchmarks.contracts import Budget
+from benchmarks.experiment import Cell, Experiment, Profile, Row, check_task_arguments
+from benchmarks.registry import METHODS, METRICS, TASKS
+
+#: The budget of ``saub-bench train`` unless ``--set budget.*`` says otherwise.
+TRAIN_BUDGET = Budget(steps=1000, batch_size=128)
 
 BUDGET_KEYS = ("steps", "batch_size")
 
@@ -108,3 +115,38 @@ def adhoc_results_dir(results: Path, manifest: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "adhoc.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return folder
+
+
+class SingleModel(Experiment):
+    """One method on one task, outside any experiment (``saub-bench train``): one row, one seed; its
+    metrics are the ones named on the command line; diagnostics on request."""
+
+    def __init__(self, method: str, task: str, metrics: list[str], diagnostics: bool):
+        METHODS.get(method)
+        TASKS.get(task)
+        for name in metrics:
+            METRICS.get(name)
+        self.name, self.task = f"{method}-{task}", task
+        self.metrics, self.diagnostics = list(metrics), diagnostics
+        self.title = f"saub-bench train {method} {task}"
+        self.rows = [Row(method, method)]
+        self.profiles = {"train": Profile(budget=TRAIN_BUDGET, seeds=1)}
+        self.artifact_seeds = ()
+
+
+def single_model_run(method: str, task: str, sets: list[str] | None, seed: int, metrics: list[str],
+                     diagnostics: bool, results: Path) -> tuple[SingleModel, Cell, Path]:
+    """The experiment, its one cell (``sets`` applied as in :func:`adhoc_cells`) and the folder its
+    record goes to (``<results>/train/<method>-<task>-<tag>``, beside an ``adhoc.json``)."""
+    exp = SingleModel(method, task, metrics, diagnostics)
+    assignments = parse_assignments(sets)
+    (cell,) = exp.cells("train", [seed])
+    cell = _apply(exp, cell, assignments)
+    manifest = {"experiment": exp.name, "profile": "train", "rows": [method], "set": assignments,
+                "tag": adhoc_tag([method, f"seed={seed}", *metrics, f"diagnostics={diagnostics}"],
+                                 assignments),
+                "note": "saub-bench train: one model outside any experiment"}
+    folder = Path(results) / "train" / f"{exp.name}-{manifest['tag']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adhoc.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return exp, cell, folder

@@ -6,6 +6,7 @@ Examples::
     saub-bench run fig3 --profile smoke
     saub-bench run fig3 --profile quick --executor processes --jobs 2
     saub-bench status fig3 --profile quick
+    saub-bench train saub nested-d --set method.beta=0.5 --set budget.steps=500 --metric svc-auroc
     saub-bench report fig3 --profile quick      # or: saub-bench report --all
     saub-bench embed mnist --split train --model clip --out mnist_train_clip.npy
 """
@@ -13,10 +14,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
 
+from benchmarks.adhoc import TRAIN_BUDGET
 from benchmarks.config import ConfigError
 from benchmarks.executors import EXECUTORS, run_cells
 from benchmarks.experiment import PROFILES
@@ -131,6 +135,30 @@ def run_adhoc(exp, args, seeds, results: Path) -> int:
                                  columns="metric", values="value", aggfunc="mean")
         print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     return finish(state)
+
+
+def cmd_train(args) -> int:
+    """``train METHOD TASK``: one model outside any experiment; its record path and metrics printed."""
+    from benchmarks.adhoc import single_model_run
+    from benchmarks.runner import execute_cell
+
+    results = Path(args.results)
+    check_writable(results)
+    exp, cell, folder = single_model_run(args.method, args.task, args.set, args.seed, args.metric or [],
+                                         args.diagnostics, results)
+    print(f"train {args.method} on {args.task} (seed {args.seed}, {cell.budget.steps} steps, batch "
+          f"{cell.budget.batch_size}{', ' + ', '.join(args.set) if args.set else ''}) -> {folder}")
+    outcome = execute_cell(dataclasses.replace(cell, budget=dataclasses.replace(cell.budget,
+                                                                                 progress=not args.quiet)),
+                           folder, experiment=exp)
+    record = json.loads(Path(outcome["path"]).read_text())
+    if outcome["status"] != "done":
+        print(f"failed: {outcome['error']}\nrecord: {outcome['path']}")
+        return 1
+    for name, value in sorted(record["metrics"].items()):
+        print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}")
+    print(f"record: {outcome['path']}")
+    return 0
 
 
 def _search_experiment(name: str):
@@ -257,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="ad hoc: method.<knob>=, "
                    "task.<argument>= or budget.steps|batch_size= (repeatable, validated)")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("train", help="train one method on one task outside any experiment")
+    p.add_argument("method")
+    p.add_argument("task")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method.<knob>=, task.<argument>= "
+                   f"or budget.steps|batch_size= (repeatable, validated; default budget {TRAIN_BUDGET.steps} "
+                   f"steps, batch {TRAIN_BUDGET.batch_size})")
+    p.add_argument("--seed", type=int, default=0, help="seed index")
+    p.add_argument("--metric", action="append", help="a registered metric to evaluate (repeatable)")
+    p.add_argument("--diagnostics", action="store_true", help="record the regime diagnostics")
+    p.add_argument("--results", default=str(default_results_dir()), help="records go to <results>/train/")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
     p = sub.add_parser("search", help="hyper-parameter search of an experiment's rows, label-free selection")
     common(p)
     p.add_argument("--executor", default="serial", choices=EXECUTORS)

@@ -31,16 +31,17 @@ def _non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
     return [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
 
 
-def execute_cell(cell: Cell, results_dir: str | Path) -> dict[str, Any]:
+def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | None = None) -> dict[str, Any]:
     """Run ``cell`` and write its record (done or failed); returns ``{status, path, error}``.
 
     Runs in whichever process the executor chose; torch uses ``cell.threads`` threads so
-    every executor computes the same numbers.
+    every executor computes the same numbers. ``experiment``: the registered one of that name by
+    default (an unregistered one, e.g. ``saub-bench train``'s, runs in this process only).
     """
     import torch
 
     torch.set_num_threads(cell.threads)
-    experiment = EXPERIMENTS.get(cell.experiment)
+    experiment = experiment if experiment is not None else EXPERIMENTS.get(cell.experiment)
     start = time.perf_counter()
     body: dict[str, Any] = {"cell": cell.key(), "cell_id": cell.cell_id, "seed": cell.model_seed,
                             "data_seed": cell.data_seed}

@@ -164,7 +164,7 @@ def plugin_env(env: dict[str, str] | None = None) -> dict[str, str]:
 @contextlib.contextmanager
 def temporary_experiment(exp: Experiment):
     """Register ``exp`` for the duration of a ``with`` block only."""
-    EXPERIMENTS.names()  # load the catalog first, so it cannot collide later
+    EXPERIMENTS.names()  # load the registrations first, so it cannot collide later
     EXPERIMENTS._entries[exp.name] = exp
     try:
         yield exp

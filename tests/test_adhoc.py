@@ -60,3 +60,33 @@ def test_run_keeps_adhoc_records_apart_and_labelled(tmp_path, capsys):
     records = [json.loads(p.read_text()) for p in (folder / GRID / "smoke").glob("*.json")]
     assert len(records) == 2 and all(r["config"]["scale"] == 3.0 for r in records)
     assert main(args) == 0 and "0 of 2 cells to run" in capsys.readouterr().out  # resumes, nothing redone
+
+
+def test_train_runs_one_model_outside_any_experiment(tmp_path, capsys):
+    argv = ["train", "vaub", "nested-d", "--set", "budget.steps=5", "--set", "method.beta=0.5",
+            "--metric", "svc-auroc", "--results", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    (path,) = (tmp_path / "train").rglob("vaub__s0__*.json")
+    record = json.loads(path.read_text())
+    assert record["status"] == "done" and record["config"]["beta"] == 0.5
+    assert record["cell"]["budget"]["steps"] == 5
+    assert f"auroc: {record['metrics']['auroc']:.4g}" in out and str(path) in out
+    manifest = json.loads(next((tmp_path / "train").rglob("adhoc.json")).read_text())
+    assert manifest["set"] == {"budget.steps": "5", "method.beta": "0.5"}
+    # the same command again trains the same model: same numbers, same record file
+    assert main(argv) == 0
+    assert json.loads(path.read_text())["metrics"] == record["metrics"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "vaubb", "nested-d"], "valid"),
+    (["train", "vaub", "nested-dd"], "valid"),
+    (["train", "vaub", "nested-d", "--set", "method.betaa=1"], "valid options"),
+    (["train", "vaub", "nested-d", "--set", "budget.steps=0"], "positive integer"),
+    (["train", "vaub", "nested-d", "--metric", "no-such-metric"], "valid"),
+])
+def test_train_rejects_bad_input_before_training(argv, needle, tmp_path, capsys):
+    assert main([*argv, "--results", str(tmp_path)]) == 2
+    assert needle in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.json"))

@@ -230,7 +230,7 @@ def test_a_metric_the_method_cannot_compute_is_na_not_a_failure(tmp_path):
 def test_a_metric_value_json_cannot_hold_fails_the_cell_not_the_sweep(tmp_path):
     exp = EXPERIMENTS.get(GRID)
     cells = [c for c in exp.cells("smoke") if c.label == "ok"][:2]
-    METRICS.names()  # load the catalog before adding a temporary entry
+    METRICS.names()  # load the registrations before adding a temporary entry
     METRICS._entries["toy-harness-np32"] = lambda method, task, seed: {"np32": np.float32(0.5)}
     metrics = exp.metrics
     outcomes: list[dict] = []

@@ -135,7 +135,8 @@ def test_search_runs_resumes_and_the_grid_takes_the_selection(tmp_path, capsys, 
             for cell in base.cells("smoke"):
                 assert {k: cell.overrides[k] for k in chosen[cell.label]} == chosen[cell.label]
         # the command restored the selection folder it found: the committed grids are back
-        assert sr.selection_path("table1", "quick") == default_results_dir() / "selected" / "table1_quick.json"
+        committed = default_results_dir() / "selected" / "table1_quick.json"
+        assert sr.selection_path("table1", "quick") == committed
 
 
 def test_a_search_naming_an_unknown_knob_fails_before_anything_runs(tmp_path, capsys):
