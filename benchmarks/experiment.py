@@ -10,6 +10,7 @@ prefixed by what they set: ``task.n_per_domain`` or ``method.sigma_min``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 import itertools
@@ -43,14 +44,21 @@ class Row:
     label: str
     method: str
     overrides: dict[str, Any] = field(default_factory=dict)
-    #: Keys of a profile's ``method_overrides`` this row does not take (options of other methods,
-    #: e.g. the VAUB family's ``prior_steps`` on a GWAE row).
-    skip_profile_overrides: tuple[str, ...] = ()
 
     def resolved_overrides(self, profile_overrides: dict[str, Any]) -> dict[str, Any]:
-        """The profile's method overrides (minus the skipped keys), then this row's own."""
-        kept = {k: v for k, v in profile_overrides.items() if k not in self.skip_profile_overrides}
-        return {**kept, **self.overrides}
+        """The profile's method overrides that this row's method takes (a field of its config, so a
+        family's options, e.g. the VAUB family's ``prior_steps``, reach only that family), then this
+        row's own."""
+        taken = config_fields(self.method)
+        return {**{k: v for k, v in profile_overrides.items() if k in taken}, **self.overrides}
+
+
+def config_fields(method: str) -> frozenset[str]:
+    """The option names of a registered method's config (none for a row whose experiment runs
+    something other than a registered method)."""
+    if method not in METHODS:
+        return frozenset()
+    return frozenset(f.name for f in dataclasses.fields(METHODS.get(method).cls.config_class))
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,11 @@ class Experiment:
             if bad:
                 raise ConfigError(f"profile {pname!r}: sweep keys must start with 'task.' or 'method.', "
                                   f"got {', '.join(bad)}")
+            taken = frozenset().union(*(config_fields(row.method) for row in self.rows))
+            stray = sorted(set(prof.method_overrides) - taken)
+            if stray:
+                raise ConfigError(f"profile {pname!r}: method override(s) {', '.join(stray)} reach no row; "
+                                  f"the rows' methods take: {', '.join(sorted(taken))}")
             method_keys = sorted(k for k in prof.sweep if k.startswith("method."))
             for values in itertools.product(*(prof.sweep[k] for k in method_keys)):
                 swept = {k[7:]: v for k, v in zip(method_keys, values)}

@@ -193,6 +193,20 @@ def test_validate_rejects_a_bad_profile_override():
         _bad_experiment(profiles=profiles).validate()
 
 
+def test_a_profile_override_reaches_only_the_rows_whose_method_takes_it():
+    """One family's option (the VAUB family's prior_steps) goes to that family's rows only; an option
+    no row takes is refused, naming the options the rows do take."""
+    rows = [Row("saub", "saub"), Row("adda", "adda")]
+    quick = Profile(Budget(steps=2), seeds=1, method_overrides={"prior_steps": 3})
+    exp = _bad_experiment(rows=rows, profiles={"smoke": SMOKE["smoke"], "quick": quick})
+    exp.validate()
+    by_label = {c.label: c.overrides for c in exp.cells("quick")}
+    assert by_label["saub"] == {"prior_steps": 3} and "prior_steps" not in by_label["adda"]
+    typo = Profile(Budget(steps=2), seeds=1, method_overrides={"prior_stepz": 3})
+    with pytest.raises(ConfigError, match="prior_stepz reach no row; the rows' methods take: .*prior_steps"):
+        _bad_experiment(rows=rows, profiles={"smoke": SMOKE["smoke"], "quick": typo}).validate()
+
+
 @pytest.mark.parametrize("sweep,task_kwargs,pattern", [
     ({"method.scale": (1.0, "big")}, {}, "scale: expected float, got 'big'"),
     ({"method.sclae": (1.0,)}, {}, "unknown option 'sclae'"),

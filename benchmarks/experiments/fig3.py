@@ -97,7 +97,7 @@ C and gamma by 5-fold grid search over C in {0.1, 1, 10, 100}, gamma in {1, 0.1,
 """
     task = "nested-d"
     rows = [Row(label, label, SHARED_SETTINGS) for label in DISPLAY if label != "gwae"] + [
-        Row("gwae", "gwae", GWAE_SETTINGS, skip_profile_overrides=("prior_steps",))]
+        Row("gwae", "gwae", GWAE_SETTINGS)]
     metrics = ["svc-auroc", "reconstruction-mse"]
     profiles = {
         "smoke": Profile(Budget(steps=150, batch_size=128), seeds=1, sweep={SWEEP: (20, 100)},

@@ -94,7 +94,7 @@ class GWAECeleba(DataBoundExperiment):
     description = __doc__.split("\n\n", 1)[1]
     task = "celeba"
     rows = [
-        Row("VAE", "vae-gaussian", VAE, skip_profile_overrides=("critic_steps",)),
+        Row("VAE", "vae-gaussian", VAE),
         Row("GWAE (NP)", "gwae", GWAE),
     ]
     metrics = ["psnr"]

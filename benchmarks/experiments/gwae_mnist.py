@@ -98,7 +98,7 @@ generated samples (``gen_*``, the paper's Fig. 1b / 4 quantity) and of 150 encod
 """
     task = "mnist"
     rows = [
-        Row("vae", "vae-gaussian", VAE, skip_profile_overrides=("critic_steps",)),
+        Row("vae", "vae-gaussian", VAE),
         Row("gwae-gmp", "gwae", {**GWAE, "prior": "gmp", "gmp_components": 10}),
         Row("gwae-np", "gwae", {**GWAE, "prior": "np"}),
     ]

@@ -41,7 +41,7 @@ PAPER = {
     "GWAE (FNP)": ((0.9080, 0.0002), (0.7024, 0.0002), (0.9966, 0.0002)),
 }
 ROWS = [
-    Row("VAE", "vae-gaussian", VAE, skip_profile_overrides=("critic_steps",)),
+    Row("VAE", "vae-gaussian", VAE),
     Row("GWAE (FNP)", "gwae", {**GWAE, "prior": "fnp"}),
 ]
 LABELS = [r.label for r in ROWS]
