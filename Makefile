@@ -10,7 +10,7 @@ export SAUB_DATA ?= $(abspath ../shared/data)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo figures report regression golden clean-venv
+.PHONY: setup test lint bench demo figures report regression mutation golden clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ figures report: $(STAMP)
 
 regression: $(STAMP)
 	$(BIN)/python -m pytest -q -m regression
+
+# Break each method on purpose (benchmarks/mutation.py) and check that the regression fails every time.
+mutation: $(STAMP)
+	$(BIN)/python -m benchmarks.mutation
 
 # Re-measure the smoke profiles' seed spread and rewrite results/golden/ (after a deliberate change).
 golden: $(STAMP)
