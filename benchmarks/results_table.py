@@ -35,17 +35,27 @@ def _number(value) -> float:
     return float(value)
 
 
-def values_by(records: Iterable[Mapping], metric: str, sweep_key: str | None = None) -> dict:
+#: ``values_by(..., sweep_key=ONLY_SWEEP)``: key by the cell's single sweep value whatever its key
+#: (an experiment whose rows each sweep their own knob, e.g. fig4); None for a cell without a sweep.
+ONLY_SWEEP = object()
+
+
+def values_by(records: Iterable[Mapping], metric: str, sweep_key: str | object | None = None) -> dict:
     """Numeric values of ``metric`` (a record key; booleans count as 0/1) as ``{row label: {seed:
-    value}}``, or with ``sweep_key`` (e.g. ``"task.direction"``) as ``{(row label, sweep value): {seed:
-    value}}`` (a defaultdict: an absent key reads as no seeds); records without a numeric value
-    (``"n/a"``, absent) are left out."""
+    value}}``, or with ``sweep_key`` (e.g. ``"task.direction"``, or :data:`ONLY_SWEEP`) as ``{(row
+    label, sweep value): {seed: value}}`` (a defaultdict: an absent key reads as no seeds); records
+    without a numeric value (``"n/a"``, absent) are left out."""
     out: dict[Hashable, dict[int, float]] = defaultdict(dict)
     for r in records:
         value, cell = (r.get("metrics") or {}).get(metric), r["cell"]
         if not isinstance(value, (int, float)):
             continue
-        key = cell["label"] if sweep_key is None else (cell["label"], cell["sweep"][sweep_key])
+        if sweep_key is None:
+            key = cell["label"]
+        elif sweep_key is ONLY_SWEEP:
+            key = (cell["label"], next(iter(cell["sweep"].values()), None))
+        else:
+            key = (cell["label"], cell["sweep"][sweep_key])
         out[key][int(cell["seed_index"])] = value
     return out
 

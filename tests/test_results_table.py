@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from benchmarks.results_table import export, metric_values, results_frame
+from benchmarks.results_table import ONLY_SWEEP, export, metric_values, results_frame, values_by
 
 
 def _record(label, seed, n, metrics, status="done", error=None):
@@ -66,3 +66,18 @@ def test_export_command_writes_the_committed_records(tmp_path, capsys):
     assert set(table["experiment"]) == {"fig7"} and len(table) > 0
     assert main(["export", "fig7", "--profile", "smoke", "--results", str(tmp_path)]) == 2
     assert "no records for profile smoke" in capsys.readouterr().err
+
+
+def test_values_by_the_cells_only_sweep_value_whatever_its_key():
+    """fig4's rows each sweep their own knob: ONLY_SWEEP keys every row by its own knob's value."""
+    def rec(label, key, knob, seed, value):
+        return {"cell": {"label": label, "sweep": {key: knob} if key else {}, "seed_index": seed},
+                "metrics": {"delta_dp": value}}
+
+    records = [rec("fcrl", "method.lambda_", 0.5, 0, 0.1), rec("fcrl", "method.lambda_", 0.5, 1, 0.3),
+               rec("laftr-dp", "method.gamma", 2, 0, 0.05), rec("unfair-mlp", None, None, 0, 0.2),
+               rec("cvib", "method.lambda_", 1, 0, "n/a")]
+    assert dict(values_by(records, "delta_dp", ONLY_SWEEP)) == {
+        ("fcrl", 0.5): {0: 0.1, 1: 0.3}, ("laftr-dp", 2): {0: 0.05}, ("unfair-mlp", None): {0: 0.2}}
+    with pytest.raises(KeyError):
+        values_by(records, "delta_dp", "method.gamma")

@@ -18,19 +18,16 @@ from benchmarks.experiments.fig4 import (
 from benchmarks.metrics.fairness import pareto_front
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
+from benchmarks.results_table import ONLY_SWEEP, values_by
 from benchmarks.stats import summarize
 
 FIGURE = "fig4_tradeoff.png"
 
 
 def _by_knob(records: list[dict], key: str) -> dict[tuple[str, object], list[float]]:
-    """(label, knob value) -> per-seed values of metric ``key`` (floats only)."""
-    out: dict[tuple[str, object], list[float]] = defaultdict(list)
-    for r in records:
-        value = r["metrics"].get(key)
-        if isinstance(value, float):
-            out[(r["cell"]["label"], next(iter(r["cell"]["sweep"].values()), None))].append(value)
-    return out
+    """(label, knob value) -> per-seed values of metric ``key``, in seed order."""
+    by = values_by(records, key, ONLY_SWEEP)
+    return defaultdict(list, {k: [seeds[s] for s in sorted(seeds)] for k, seeds in by.items()})
 
 
 def _labels(records: list[dict]) -> list[str]:

@@ -42,6 +42,7 @@ from benchmarks.metrics.translation import domain_rows, translate_images
 from benchmarks.plotting import image_grid
 from benchmarks.registry import METHODS
 from benchmarks.report import Page, Table
+from benchmarks.results_table import values_by
 from benchmarks.semantic import describe_space
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
 from benchmarks.tasks.translation import N_PER_DOMAIN, PAIRS
@@ -76,13 +77,10 @@ def metric_key(direction: str, k: int) -> str:
 def retrieval_by(records: list[dict]) -> dict[tuple[str, str, str, int], dict[int, float]]:
     """(pair, direction, row label, k) -> {draw (seed index): top-k accuracy}."""
     out: dict[tuple[str, str, str, int], dict[int, float]] = defaultdict(dict)
-    for r in records:
-        c = r["cell"]
-        for direction in DIRECTIONS:
-            for k in KS:
-                value = r["metrics"].get(metric_key(direction, k))
-                if isinstance(value, float):
-                    out[(c["sweep"][PAIR], direction, c["label"], k)][c["seed_index"]] = value
+    for direction in DIRECTIONS:
+        for k in KS:
+            for (label, pair), seeds in values_by(records, metric_key(direction, k), PAIR).items():
+                out[(pair, direction, label, k)] = seeds
     return out
 
 
