@@ -130,18 +130,19 @@ C and gamma by 5-fold grid search over C in {0.1, 1, 10, 100}, gamma in {1, 0.1,
         sweeps={"smoke": {SWEEP: (20,)}, "quick": {SWEEP: (20, 100)}, "paper": {SWEEP: (20, 100)}},
     )
     claim_context = {
-        "C1": "configuration searched, ordering unchanged at one seed: in fig3-search (8 trials per prior "
-              "of β, λ_GW, obs_std, learning rates and score updates; 1,000 steps; selected by held-out "
-              "reconstruction MSE, no labels) SFS's selected configuration reaches AUROC 0.865 at n = 20, "
-              "also the best of its 8 trials; the 5-seed re-run of every prior in its selected "
-              "configuration has not been done yet.",
-        "C2": "noise: LSGM's mean AUROC at n = 20 is above 0.9 over 5 seeds but its 95% CI reaches below "
-              "it; its selected configuration in fig3-search gives 0.988 at one seed.",
-        "C3": "none found: MoG already separates the labels at n = 20 (0.967 over 5 seeds); its selected "
-              "configuration in fig3-search gives 0.925 at one seed, still ≥ 0.9.",
-        "C4": "configuration searched, ordering unchanged at one seed: at n = 20 the selected "
-              "configurations of fig3-search give SFS 0.865 against Gaussian 0.805, MoG 0.925 and "
-              "VampPrior 0.917 (LSGM 0.988); a 5-seed re-run in the selected configurations is pending.",
+        "C1": "configuration searched, result stands: every prior runs the configuration fig3-search "
+              "selected for it at n = 20 and n = 100 (8 trials of β, λ_GW, obs_std, learning rates and "
+              "score updates; held-out reconstruction MSE, no labels); SFS then reaches 0.858 at n = 20 "
+              "over 5 seeds (0.827 in its own configuration), its learning curve flat (0.851 -> 0.849 "
+              "-> 0.880 -> 0.858 over the checkpoints), the domains aligned in 4 of 5 seeds and no "
+              "collapse (regime table): not a budget or regime failure at this scale.",
+        "C3": "none found, the result stands: in their selected configurations MoG (0.974) and "
+              "VampPrior (0.949) already separate the labels at n = 20 over 5 seeds, aligned and not "
+              "collapsed (regime table); the nested-D task at this size does not need more samples.",
+        "C4": "configuration searched, ordering unchanged: in the selected configurations at n = 20 SFS "
+              "(0.858) is below MoG (0.974) and VampPrior (0.949), paired over 5 seeds with intervals "
+              "excluding zero, and not distinguishable from Gaussian (0.914); SFS's matching terms carry "
+              "7 % of its loss (GW 6 %, λ_GW ≈ 73 selected), the others' 1-2 %.",
     }
     claims = [
         Claim("C1", "SFS prior separates the labels (AUROC ≥ 0.9) at every n from 20",
