@@ -70,6 +70,24 @@ KNOBS = {
 }
 #: External reference for an unconstrained MLP on Adult/sex (REPRODUCTION.md).
 REFERENCE = {"accuracy": (0.845, 0.853), "delta_dp": (0.17, 0.185)}
+#: Baseline strength on Adult: what each baseline's own paper and public code give, as far as this
+#: suite could read them (the papers' texts are not in its reference store; the code was read at the
+#: commits named), and the check made instead of a comparison with a printed number.
+OWN_ADULT_SOURCES = {
+    "fcrl": "Gupta et al. 2021 give Adult as parity–accuracy curves and AOC (their Table 2), not readable "
+            "here; public code (umgupta/fairness-via-contrastive-estimation @ c0b5044, "
+            "src/shell/adult/run_fcrl_adult.sh): λ ∈ [0.01, 2] (29 values), β = λ/2, 200 epochs, "
+            "MLP(50) downstream, Δ_DP max over 5 runs; its only printed Adult number is the unfair "
+            "MLP's (reference table)",
+    "cvib": "Moyer et al. 2018's Adult table (accuracy on y, adversary accuracy on s) not readable here; "
+            "public code (dcmoyer/inv-rep): dim z 30, β 0.01, λ 1e-4, 501 epochs, MLP(64) adversary",
+    "laftr-dp": "Madras et al. 2018 show Adult as curves only (Fig. 2), not readable here; public code "
+                "(VectorInstitute/laftr, sweeps/full_sweep_adult): fair_coeff 0.1–4, z dim 8, one hidden "
+                "layer of 8, seeds 1–7",
+}
+#: A baseline at its unconstrained end (smallest knob) must be as accurate as the unconstrained MLP
+#: within this much: an implementation that loses accuracy before any fairness pressure is weak.
+UNCONSTRAINED_TOLERANCE = 0.01
 #: "Near-zero" Δ_DP (C1) and the parity levels at which accuracies are compared (C2).
 NEAR_ZERO = 0.02
 PARITY_LEVELS = (0.02, 0.05, 0.10)
@@ -195,7 +213,8 @@ The area over the parity–accuracy curve (AOC) is computed per seed on that see
         "checkpoints, CVIB λ = 0.5 rises 0.10 → 0.14 and LAFTR γ = 2 falls 0.10 → 0.04, so only LAFTR "
         "gains from longer training; the baselines' own Adult numbers were not found to compare "
         "(FCRL's public code gives only its unfair MLP's point, accuracy 0.845 / Δ_DP 0.185; ours is in "
-        "the reference table)."
+        "the reference table), and each baseline at its unconstrained end is as accurate as the "
+        "unconstrained MLP within 0.001 (strength table): not a weak implementation at that end."
     )
     claim_context = {"C2": _BASELINES_RANGE, "C3": _BASELINES_RANGE}
     claims = [
