@@ -28,6 +28,8 @@ class MissingFile:
     path: Path
     urls: tuple[str, ...]
     homepage: str = ""
+    #: ``"sha256:<hex>"`` (or ``md5:``) the file must have, when the registry knows it.
+    checksum: str = ""
 
 
 def _missing_lines(missing: list[MissingFile]) -> list[str]:
@@ -41,6 +43,8 @@ def _missing_lines(missing: list[MissingFile]) -> list[str]:
         run = f"  (or run: saub-bench data fetch {dataset})" if fetchable else ""
         lines.append(f"  {dataset}: put {what} in the folder {folder}/{run}")
         for m in items:
+            if m.checksum:
+                lines.append(f"    {m.filename}  expected checksum {m.checksum}")
             if m.urls:
                 lines.append(f"    {m.filename}  download from {m.urls[0]}")
                 lines.extend(f"    {' ' * len(m.filename)}            or {url}" for url in m.urls[1:])

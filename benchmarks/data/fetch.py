@@ -51,8 +51,9 @@ class FileStatus:
 def missing_file(dataset: str, filename: str, root: Root = None) -> MissingFile:
     """The :class:`MissingFile` record (path, URLs, homepage) for an error message."""
     spec = get_dataset(dataset)
-    return MissingFile(dataset, filename, file_path(dataset, filename, root), spec.file(filename).urls,
-                       spec.homepage)
+    file = spec.file(filename)
+    return MissingFile(dataset, filename, file_path(dataset, filename, root), file.urls, spec.homepage,
+                       f"{file.algorithm}:{file.expected}")
 
 
 def file_status(dataset: str, filename: str, root: Root = None, use_cache: bool = True) -> FileStatus:
