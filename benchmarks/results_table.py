@@ -6,10 +6,10 @@ not a number, with ``value_text`` keeping what the record said), the cell's stat
 record's provenance (code commit, torch, device, wall time). Failed cells appear once, with metric
 ``""`` and their error in ``value_text``, so a table never silently drops a failure.
 
-:func:`metric_values` is the query a report needs most: a metric's per-seed values keyed by row
-label and sweep values; :func:`values_by` is the same query on the records themselves (what
-the experiment modules use, without building a frame). ``saub-bench export EXPERIMENT --format
-csv|parquet`` writes the table.
+:func:`values_by` is the query a report needs most, on the records themselves (what the experiment
+modules use, without building a frame): a metric's per-seed values keyed by row label and a sweep
+value. The frame is for a user's own analysis: ``saub-bench export EXPERIMENT --format
+csv|parquet`` writes it.
 """
 
 from __future__ import annotations
@@ -88,23 +88,6 @@ def results_frame(records: Iterable[Mapping]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=order)
     types = {"seed": "int64", "value": "float64", "wall_time_s": "float64"}
     return frame.astype({k: v for k, v in types.items() if k in frame})
-
-
-def metric_values(frame: pd.DataFrame, metric: str, **sweep) -> dict[str, dict[int, float]]:
-    """``{row label: {seed: value}}`` of ``metric`` over finished cells whose sweep values equal
-    ``sweep`` (keys without the ``sweep.`` prefix, e.g. ``n_per_domain=20`` for ``task.n_per_domain``);
-    non-numeric values are left out."""
-    rows = frame[(frame["metric"] == metric) & (frame["status"] == "done") & frame["value"].notna()]
-    for key, want in sweep.items():
-        cols = [c for c in frame.columns if c.startswith("sweep.") and c.split(".")[-1] == key]
-        if len(cols) != 1:
-            valid = sorted(c.split(".")[-1] for c in frame.columns if c.startswith("sweep."))
-            raise ValueError(f"no single sweep column for {key!r}; sweep keys: {', '.join(valid) or 'none'}")
-        rows = rows[rows[cols[0]] == want]
-    out: dict[str, dict[int, float]] = {}
-    for label, seed, value in zip(rows["label"], rows["seed"], rows["value"]):
-        out.setdefault(label, {})[int(seed)] = float(value)
-    return out
 
 
 def export(frame: pd.DataFrame, path: Path, fmt: str) -> Path:

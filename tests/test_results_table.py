@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from benchmarks.results_table import ONLY_SWEEP, export, metric_values, results_frame, values_by
+from benchmarks.results_table import ONLY_SWEEP, export, results_frame, values_by
 
 
 def _record(label, seed, n, metrics, status="done", error=None):
@@ -35,15 +35,6 @@ def test_one_row_per_cell_and_scalar_metric_with_failures_kept():
     assert math.isnan(na["value"]) and na["value_text"] == "n/a"
     failed = frame[frame["status"] == "failed"].iloc[0]
     assert failed["metric"] == "" and failed["value_text"] == "diverged at step 12"
-
-
-def test_metric_values_by_label_seed_and_sweep():
-    frame = results_frame(RECORDS)
-    assert metric_values(frame, "auroc", n_per_domain=20) == {"SFS": {0: 0.8, 1: 0.9}, "MoG": {0: 0.7}}
-    assert metric_values(frame, "auroc", n_per_domain=100) == {"SFS": {0: 0.99}}
-    assert metric_values(frame, "note") == {}  # not a number
-    with pytest.raises(ValueError, match="sweep keys: n_per_domain"):
-        metric_values(frame, "auroc", angle=30)
 
 
 def test_csv_export_reads_back_equal(tmp_path):
