@@ -153,6 +153,13 @@ class Fig7(Experiment):
         ),
     }
     paper = {"auroc": "shown in Fig. 7's panels only; no numbers in the text"}
+    claim_context = {
+        "C1": "data and weights absent: supported on MNIST and USPS (paired over 3 seeds), undecided on "
+              "CelebA because no semantic space is available for faces here (CLIP's weights are absent; "
+              "contrastive-digits-v1 is for digits only).",
+        "C2": "data absent: CelebA is not on this machine, and the bundled celeba-mini fixture has too "
+              "few faces to decide; its pixel-space AUROC (0.85) says nothing about the full dataset.",
+    }
     claims = [
         Claim(
             "C1",
