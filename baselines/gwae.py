@@ -65,7 +65,7 @@ from tqdm.auto import tqdm
 from baselines.gwae_critic import JointCritic, gradient_penalty
 from baselines.gwae_priors import PRIORS, make_prior
 from benchmarks.contracts import Budget, Method, Split, Unsupported, batched, register_method
-from benchmarks.methods.sampling import balanced_batches
+from benchmarks.sampling import balanced_batches
 from benchmarks.search import LogUniform
 from saub.networks import make_decoder, make_encoder
 from saub.objective import gaussian_entropy, reparameterize

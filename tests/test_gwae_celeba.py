@@ -15,7 +15,7 @@ from benchmarks.contracts import Budget, Method, Split, TaskData
 from benchmarks.experiment import Profile
 from benchmarks.metrics.psnr import per_image_psnr, psnr_from_mse
 from benchmarks.registry import EXPERIMENTS, METRICS, TASKS
-from benchmarks.tasks.digits import _subsample
+from benchmarks.sampling import subsample
 from saub.seeding import derive_seed
 from tests.test_data_faces import make_celeba
 
@@ -87,7 +87,7 @@ def celeba_cache(tmp_path, monkeypatch):
 def test_task_uses_the_official_partitions_and_the_144_crop(celeba_cache):
     task = TASKS.get("celeba")(seed=3, n_train=2)
     # training partition 000001-000003: flat (10, 10, 10), (240, 220, 100), (20, 20, 20); a seeded two
-    chosen = _subsample(3, 2, derive_seed(3, "celeba", "train")).tolist()
+    chosen = subsample(3, 2, derive_seed(3, "celeba", "train")).tolist()
     colours = torch.tensor([[10.0, 10, 10], [240, 220, 100], [20, 20, 20]])[chosen]
     torch.testing.assert_close(task.train.x.mean((2, 3)) * 255, colours, atol=3, rtol=0)
     # test partition 182638 (flat 128) and 182639 (framed): its 144 crop is all white

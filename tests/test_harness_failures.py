@@ -13,8 +13,8 @@ from benchmarks.cli import main
 from benchmarks.config import ConfigError
 from benchmarks.contracts import Budget, Split
 from benchmarks.experiment import check_curves
-from benchmarks.methods.sampling import balanced_batches
 from benchmarks.metrics.fairness import demographic_parity_gap, equal_opportunity_gap, fairness_scores
+from benchmarks.sampling import balanced_batches
 from saub.training import MAX_LOSS, DivergenceError, check_loss
 from tests.harness_toys import harness_isolation  # noqa: F401
 

@@ -12,8 +12,9 @@ import torch
 from benchmarks.contracts import Budget, Method, Split, TaskData
 from benchmarks.experiments.table2 import PAIR, Table2, metric_key, retrieval_by
 from benchmarks.registry import METRICS, TASKS
+from benchmarks.sampling import subsample
 from benchmarks.semantic import CLIP, CONTRASTIVE
-from benchmarks.tasks.digits import _subsample, load_domain
+from benchmarks.tasks.digits import load_domain
 from benchmarks.tasks.translation import TranslationPair
 from saub.seeding import derive_seed
 from saub.semantic import ContrastiveSettings, cached_contrastive_embedder
@@ -74,7 +75,7 @@ def test_digit_pair_draws_100_seeded_images_per_domain(digits_data):
     assert task.train is task.test and task.train.x.shape == (200, 1, 28, 28)
     assert task.train.d.tolist() == [0] * 100 + [1] * 100
     x, y, _ = load_domain("mnist", "train")
-    rows = _subsample(len(x), 100, derive_seed(7, "translation-mnist"))
+    rows = subsample(len(x), 100, derive_seed(7, "translation-mnist"))
     assert torch.equal(task.train.x[:100], x[rows]) and torch.equal(task.train.y[:100], y[rows])
     p = task.protocol
     assert p["semantic_space"] == CONTRASTIVE and p["stand_in"] is True and p["train_is_test"] is True

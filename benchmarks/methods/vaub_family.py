@@ -20,7 +20,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
-from benchmarks.methods.sampling import balanced_batches
+from benchmarks.sampling import balanced_batches
 from benchmarks.search import Choice, LogUniform
 from benchmarks.semantic import build_embedder, embed_split
 from benchmarks.semantic import check_name as check_semantic_name

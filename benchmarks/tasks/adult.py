@@ -40,7 +40,7 @@ import torch
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
-from benchmarks.tasks.digits import _subsample  # the digits tasks' seeded subsampling rule, shared
+from benchmarks.sampling import subsample
 from saub.seeding import derive_seed
 
 COLUMNS = ("age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
@@ -170,8 +170,8 @@ def adult_task(seed: int, n_train: int | None = None, n_test: int | None = None,
     files = adult_files(root=root)
     data = _load_cached(str(files["data"]), str(files["test"]), include_sex)
     full = {k: len(data[k][0]) for k in ("train", "test")}
-    train = _split(data["train"], _subsample(full["train"], n_train, derive_seed(seed, "adult", "train")))
-    test = _split(data["test"], _subsample(full["test"], n_test, derive_seed(seed, "adult", "test")))
+    train = _split(data["train"], subsample(full["train"], n_train, derive_seed(seed, "adult", "train")))
+    test = _split(data["test"], subsample(full["test"], n_test, derive_seed(seed, "adult", "test")))
     n_features = len(data["features"])
     protocol = {
         "preprocessing": "Zhao et al. 2020 (CFair): standard adult.data/adult.test split, rows with '?' "

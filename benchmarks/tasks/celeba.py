@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
-from benchmarks.tasks.digits import _subsample
+from benchmarks.sampling import subsample
 from saub.seeding import derive_seed
 
 #: App. C.1: the centre crop of the aligned 178 x 218 faces.
@@ -43,7 +43,7 @@ def celeba_task(seed: int, n_train: int | None = None, n_test: int | None = None
         if len(rows) == 0:
             raise ValueError(f"CelebA folder {index.folder} has no {split} faces in its partition "
                              f"({index.partition_source})")
-        chosen = rows[_subsample(len(rows), n, derive_seed(seed, "celeba", split)).numpy()]
+        chosen = rows[subsample(len(rows), n, derive_seed(seed, "celeba", split)).numpy()]
         x = load_celeba_images(index, chosen, size=size, crop=crop)
         parts[split] = Split(x, torch.zeros(len(x), dtype=torch.int64))
         sizes[split] = len(rows)

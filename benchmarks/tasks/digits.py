@@ -35,6 +35,7 @@ from torch import Tensor
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
+from benchmarks.sampling import subsample
 from saub.seeding import derive_seed
 
 SIZE = 28
@@ -79,15 +80,6 @@ def load_domain(name: str, split: str, root=None) -> tuple[Tensor, Tensor, objec
     return x, y, choice
 
 
-def _subsample(n_total: int, n: int | None, seed: int) -> Tensor:
-    if n is None or n >= n_total:
-        return torch.arange(n_total)
-    if n < 1:
-        raise ValueError(f"subsample size must be >= 1 or None, got {n}")
-    gen = torch.Generator().manual_seed(seed)
-    return torch.sort(torch.randperm(n_total, generator=gen)[:n]).values
-
-
 def data_checksums(datasets, root=None) -> dict[str, str]:
     """``{"<dataset>/<file>": "sha256:<hex>"}`` of the cached files of ``datasets`` (provenance)."""
     from benchmarks.data import dataset_checksums
@@ -114,7 +106,7 @@ def make_digits_task(source: str, target: str, seed: int, n_source: int | None =
             data[dom, split], choices[dom, split] = (x, y), choice
     plan = {"source_train": (source, "train", n_source), "target_train": (target, "train", n_target),
             "source_test": (source, "test", n_test), "target_test": (target, "test", n_test)}
-    rows = {role: _subsample(len(data[dom, split][0]), n, derive_seed(seed, name, role))
+    rows = {role: subsample(len(data[dom, split][0]), n, derive_seed(seed, name, role))
             for role, (dom, split, n) in plan.items()}
     xs, ys = (t[rows["source_train"]] for t in data[source, "train"])
     xt, _ = (t[rows["target_train"]] for t in data[target, "train"])

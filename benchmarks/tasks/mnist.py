@@ -19,7 +19,8 @@ from torch import Tensor
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
-from benchmarks.tasks.digits import FULL_SIZES, SIZE, _subsample, data_checksums, load_domain
+from benchmarks.sampling import subsample
+from benchmarks.tasks.digits import FULL_SIZES, SIZE, data_checksums, load_domain
 from saub.seeding import derive_seed
 
 
@@ -33,7 +34,7 @@ def mnist_task(seed: int, n_train: int | None = None, n_test: int | None = None,
     parts, formats, datasets = {}, set(), set()
     for split, n in (("train", n_train), ("test", n_test)):
         x, y, choice = load_domain("mnist", split, root)
-        parts[split] = _split(x, y, _subsample(len(x), n, derive_seed(seed, "mnist", split)))
+        parts[split] = _split(x, y, subsample(len(x), n, derive_seed(seed, "mnist", split)))
         formats.add(choice.format)
         datasets.add(choice.dataset)
     checksums = data_checksums(datasets, root)

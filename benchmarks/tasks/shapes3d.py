@@ -23,7 +23,7 @@ import torch
 from benchmarks.contracts import Split, TaskData
 from benchmarks.data.shapes3d import FACTOR_COLUMNS, SPLIT_SHARES, load_shapes3d
 from benchmarks.registry import register_task
-from benchmarks.tasks.digits import _subsample
+from benchmarks.sampling import subsample
 from saub.seeding import derive_seed
 
 
@@ -35,7 +35,7 @@ def shapes3d_task(seed: int, n_train: int | None = None, n_test: int | None = No
     for split, n in (("train", n_train), ("test", n_test)):
         rows = data.rows(split)
         full[split] = len(rows)
-        rows = rows[_subsample(len(rows), n, derive_seed(seed, "shapes3d", split)).numpy()]
+        rows = rows[subsample(len(rows), n, derive_seed(seed, "shapes3d", split)).numpy()]
         parts[split] = Split(torch.from_numpy(data.images(rows)), torch.zeros(len(rows), dtype=torch.int64),
                              torch.from_numpy(data.factors(rows)))
     protocol = {

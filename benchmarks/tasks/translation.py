@@ -29,8 +29,9 @@ import torch
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
+from benchmarks.sampling import subsample
 from benchmarks.semantic import CLIP, CONTRASTIVE, space_missing
-from benchmarks.tasks.digits import _subsample, data_checksums, load_domain
+from benchmarks.tasks.digits import data_checksums, load_domain
 from saub.seeding import derive_seed
 
 #: Table 2's draw size per domain.
@@ -74,7 +75,7 @@ PAIRS = {
 def _draw(n_total: int, n: int, seed: int, role: str) -> torch.Tensor:
     if n > n_total:
         raise ValueError(f"{role}: a draw of {n} images needs at least {n} candidates, found {n_total}")
-    return _subsample(n_total, n, derive_seed(seed, role))
+    return subsample(n_total, n, derive_seed(seed, role))
 
 
 def _celeba_draw(n: int, seed: int, root) -> tuple[list[torch.Tensor], list[None], dict, dict]:

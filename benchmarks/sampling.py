@@ -1,10 +1,12 @@
-"""Mini-batch sampling shared by every method."""
+"""Sampling shared by methods and tasks: balanced mini-batches (every method) and the seeded row
+subsample of a split (every task with ``n_train`` / ``n_test``-style sizes)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import torch
+from torch import Tensor
 
 from benchmarks.contracts import Split
 
@@ -30,3 +32,15 @@ def balanced_batches(split: Split, batch_size: int, generator: torch.Generator) 
             take = min(per, idx.numel())
             picks.append(idx[torch.randperm(idx.numel(), generator=generator)[:take]])
         yield split.subset(torch.cat(picks))
+
+
+def subsample(n_total: int, n: int | None, seed: int) -> Tensor:
+    """Sorted indices of ``n`` of ``n_total`` rows drawn without replacement with ``seed`` (all rows,
+    in order, when ``n`` is None or at least ``n_total``): file order kept, so a subsample is the same
+    rows whatever else the task builds."""
+    if n is None or n >= n_total:
+        return torch.arange(n_total)
+    if n < 1:
+        raise ValueError(f"subsample size must be >= 1 or None, got {n}")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.sort(torch.randperm(n_total, generator=gen)[:n]).values
