@@ -90,7 +90,7 @@ def space_missing(name: str) -> str | None:
 
 def dataset_images(dataset: str, split: str, root=None) -> Tensor:
     """The images of ``dataset``/``split`` exactly as the tasks use them (``[N, 1, 28, 28]`` for digits)."""
-    from benchmarks.tasks.digits import load_domain
+    from benchmarks.data.digit_images import load_domain
 
     if dataset not in EMBED_DATASETS:
         raise ValueError(f"no image dataset {dataset!r}; choose one of {', '.join(EMBED_DATASETS)}")
@@ -100,7 +100,7 @@ def dataset_images(dataset: str, split: str, root=None) -> Tensor:
 def contrastive_training_images(root=None, n_per_domain: int = CONTRASTIVE_PER_DOMAIN) -> tuple[Tensor, dict]:
     """MNIST and USPS training images (``n_per_domain`` of each, seeded), and their data checksums."""
     from benchmarks.data import dataset_checksums
-    from benchmarks.tasks.digits import load_domain
+    from benchmarks.data.digit_images import load_domain
 
     parts, sums = [], {}
     for name in ("mnist", "usps"):

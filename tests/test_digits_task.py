@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.data.digit_images import load_domain, to_28
 from benchmarks.registry import TASKS
-from benchmarks.tasks.digits import load_domain, to_28
 from tests.fixtures.data.helpers import real_data_dir
 
 pytestmark = pytest.mark.usefixtures("single_thread")

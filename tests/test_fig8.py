@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from benchmarks.contracts import Budget, Method, Split
+from benchmarks.data.digit_images import load_domain
 from benchmarks.experiments.fig8 import ANGLES, Fig8
 from benchmarks.registry import METRICS, TASKS
 from benchmarks.semantic import CONTRASTIVE
-from benchmarks.tasks.digits import load_domain
 from benchmarks.tasks.rotated_mnist import _domain_rows, rotate
 from saub.seeding import derive_seed
 from tests.fixtures.data.helpers import real_data_dir

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from benchmarks.contracts import Budget, Method, Split, TaskData
+from benchmarks.data.digit_images import load_domain
 from benchmarks.experiments.table2 import PAIR, Table2, metric_key, retrieval_by
 from benchmarks.registry import METRICS, TASKS
 from benchmarks.sampling import subsample
 from benchmarks.semantic import CLIP, CONTRASTIVE
-from benchmarks.tasks.digits import load_domain
 from benchmarks.tasks.translation import TranslationPair
 from saub.seeding import derive_seed
 from saub.semantic import ContrastiveSettings, cached_contrastive_embedder

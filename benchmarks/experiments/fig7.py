@@ -45,7 +45,7 @@ def _sample(n_total: int, n: int, seed: int) -> torch.Tensor:
 def load_labelled(dataset: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``(images, labels, facts)`` of a seeded sample of ``n`` images of ``dataset``."""
     if dataset in ("mnist", "usps"):
-        from benchmarks.tasks.digits import load_domain
+        from benchmarks.data.digit_images import load_domain
 
         x, y, choice = load_domain(dataset, "test")
         rows = _sample(len(x), n, seed)

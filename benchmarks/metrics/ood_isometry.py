@@ -66,7 +66,7 @@ def ood_inputs(name: str, id_x: Tensor, root=None) -> Tensor:
     gen = torch.Generator().manual_seed(derive_seed("ood", name))
     n = len(id_x)
     if name == "usps":
-        from benchmarks.tasks.digits import load_domain
+        from benchmarks.data.digit_images import load_domain
 
         x, _, _ = load_domain("usps", "test", root)
         rows = (torch.randint(len(x), (n,), generator=gen) if n > len(x)

@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 
 from benchmarks.contracts import Split, TaskData
+from benchmarks.data.digit_images import SIZE, load_domain
 from benchmarks.registry import register_task
 from benchmarks.sampling import subsample
-from benchmarks.tasks.digits import FULL_SIZES, SIZE, data_checksums, load_domain
+from benchmarks.tasks.digits import FULL_SIZES, data_checksums
 from saub.seeding import derive_seed
 
 

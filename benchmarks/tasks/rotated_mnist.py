@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks.contracts import Split, TaskData
+from benchmarks.data.digit_images import SIZE, load_domain
 from benchmarks.registry import register_task
-from benchmarks.tasks.digits import SIZE, data_checksums, load_domain
+from benchmarks.tasks.digits import data_checksums
 from saub.seeding import derive_seed
 
 ANGLES = (0, 30, 60)

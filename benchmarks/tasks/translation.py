@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import torch
 
 from benchmarks.contracts import Split, TaskData
+from benchmarks.data.digit_images import load_domain
 from benchmarks.registry import register_task
 from benchmarks.sampling import subsample
 from benchmarks.semantic import CLIP, CONTRASTIVE, space_missing
-from benchmarks.tasks.digits import data_checksums, load_domain
+from benchmarks.tasks.digits import data_checksums
 from saub.seeding import derive_seed
 
 #: Table 2's draw size per domain.
