@@ -130,3 +130,25 @@ def test_registered_metrics_are_consistent():
     assert own["own_accuracy"] == 1.0
     assert own["own_delta_dp"] == pytest.approx(fm.demographic_parity_gap(truth, task.test.d))
     assert own["own_deo"] == 0.0  # perfect predictions: TPR 1 in both groups
+
+
+def test_linear_probe_is_sklearns_logistic_regression_on_standardised_representations():
+    """The thesis' linear protocol: a linearly separable toy is learned (L2-regularised, so nearly, not
+    exactly); the scores equal a
+    logistic regression fitted here by hand on the standardised features, and one feature that a
+    linear model cannot use (|x0|, XOR-like) leaves it near chance."""
+    from sklearn.linear_model import LogisticRegression
+
+    task = _toy_task()
+    out = METRICS.get("linear-fair-classification")(IdentityMethod(), task, 0)
+    assert out["linear_accuracy"] > 0.97 and out["linear_deo"] < 0.05
+    ztr, zte = task.train.x.double(), task.test.x.double()
+    mean, std = ztr.mean(0), ztr.std(0, unbiased=False)
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit(((ztr - mean) / std).numpy(), task.train.y.numpy())
+    by_hand = torch.from_numpy(clf.predict(((zte - mean) / std).numpy()))
+    assert out == {f"linear_{k}": v for k, v in fm.fairness_scores(by_hand, task.test.y, task.test.d).items()}
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 1, generator=gen)
+    y = (x[:, 0].abs() > 0.67).long()  # about half positive, symmetric in x: no linear rule beats chance
+    pred = fm.linear_predictions(x[:300], y[:300], x[300:], seed=0)
+    assert float((pred == y[300:]).double().mean()) < 0.65

@@ -15,6 +15,10 @@ Registered metrics (``fn(method, task, seed) -> dict``):
   :data:`POSTHOC_EPOCHS` epochs, last iterate (no test label is used for any choice).
 * ``own-fair-classification``: the same scores for the method's own classifier
   (``method.predict``); methods without one give "n/a".
+* ``linear-fair-classification``: the thesis' protocol (seed 003, §4.5: "a linear classifier using
+  learned representation is trained to predict the held-out label"): the same scores, prefixed
+  ``linear_``, of a logistic regression (scikit-learn, L2, C = 1, lbfgs; the thesis names no
+  classifier type or regularisation) on the standardised frozen training representations.
 
 The parity–accuracy area (:func:`area_over_curve`) and Pareto front (:func:`pareto_front`) act on a
 method's sweep of points and are computed by the fig4 report, not per cell.
@@ -96,6 +100,18 @@ def posthoc_predictions(z_train: Tensor, y_train: Tensor, z_test: Tensor, seed: 
         return clf(z_test).argmax(1)
 
 
+def linear_predictions(z_train: Tensor, y_train: Tensor, z_test: Tensor, seed: int) -> Tensor:
+    """The thesis' linear probe: logistic regression on standardised frozen training representations;
+    returns its class predictions on ``z_test``."""
+    from sklearn.linear_model import LogisticRegression
+
+    z_train, z_test = z_train.detach().double(), z_test.detach().double()
+    mean, std = z_train.mean(0), z_train.std(0, unbiased=False).clamp_min(1e-6)
+    clf = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+    clf.fit(((z_train - mean) / std).numpy(), y_train.long().numpy())
+    return torch.from_numpy(clf.predict(((z_test - mean) / std).numpy()))
+
+
 def _labelled(split, task: TaskData, which: str):
     if split.y is None:
         raise ValueError(f"task {task.name!r} has no {which} labels")
@@ -109,6 +125,15 @@ def fair_classification(method, task: TaskData, seed: int) -> dict:
     xte, dte, yte = _labelled(task.test, task, "test")
     pred = posthoc_predictions(method.encode(xtr, dtr), ytr, method.encode(xte, dte), seed)
     return fairness_scores(pred, yte, dte)
+
+
+@register_metric("linear-fair-classification")
+def linear_fair_classification(method, task: TaskData, seed: int) -> dict:
+    """Thesis §4.5: a linear classifier on the frozen representation; test accuracy, Δ_DP and DEO."""
+    xtr, dtr, ytr = _labelled(task.train, task, "training")
+    xte, dte, yte = _labelled(task.test, task, "test")
+    pred = linear_predictions(method.encode(xtr, dtr), ytr, method.encode(xte, dte), seed)
+    return {f"linear_{k}": v for k, v in fairness_scores(pred, yte, dte).items()}
 
 
 @register_metric("own-fair-classification")
