@@ -28,7 +28,7 @@ from typing import Any
 from benchmarks.config import ConfigError, config_to_dict, parse_assignments
 from benchmarks.contracts import Budget
 from benchmarks.experiment import Cell, Experiment, Profile, Row, check_task_arguments
-from benchmarks.registry import METHODS, METRICS, TASKS
+from benchmarks.registry import METHODS, TASKS
 
 #: The budget of ``saub-bench train`` unless ``--set budget.*`` says otherwise.
 TRAIN_BUDGET = Budget(steps=1000, batch_size=128)
@@ -109,9 +109,10 @@ def adhoc_cells(exp: Experiment, profile: str, seeds: list[int] | None, rows: li
     return list(out.values()), manifest
 
 
-def adhoc_results_dir(results: Path, manifest: dict[str, Any]) -> Path:
-    """``<results>/adhoc/<experiment>-<tag>``, with its ``adhoc.json`` written."""
-    folder = Path(results) / "adhoc" / f"{manifest['experiment']}-{manifest['tag']}"
+def adhoc_results_dir(results: Path, manifest: dict[str, Any], kind: str = "adhoc") -> Path:
+    """``<results>/<kind>/<experiment>-<tag>`` (``kind``: ``adhoc`` for ``run --set``, ``train`` for
+    ``saub-bench train``), with its ``adhoc.json`` written."""
+    folder = Path(results) / kind / f"{manifest['experiment']}-{manifest['tag']}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "adhoc.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return folder
@@ -122,16 +123,13 @@ class SingleModel(Experiment):
     metrics are the ones named on the command line; diagnostics on request."""
 
     def __init__(self, method: str, task: str, metrics: list[str], diagnostics: bool):
-        METHODS.get(method)
-        TASKS.get(task)
-        for name in metrics:
-            METRICS.get(name)
         self.name, self.task = f"{method}-{task}", task
         self.metrics, self.diagnostics = list(metrics), diagnostics
         self.title = f"saub-bench train {method} {task}"
         self.rows = [Row(method, method)]
         self.profiles = {"train": Profile(budget=TRAIN_BUDGET, seeds=1)}
         self.artifact_seeds = ()
+        self.validate()  # unknown method, task or metric: an error listing the valid names
 
 
 def single_model_run(method: str, task: str, sets: list[str] | None, seed: int, metrics: list[str],
@@ -146,7 +144,4 @@ def single_model_run(method: str, task: str, sets: list[str] | None, seed: int, 
                 "tag": adhoc_tag([method, f"seed={seed}", *metrics, f"diagnostics={diagnostics}"],
                                  assignments),
                 "note": "saub-bench train: one model outside any experiment"}
-    folder = Path(results) / "train" / f"{exp.name}-{manifest['tag']}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "adhoc.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return exp, cell, folder
+    return exp, cell, adhoc_results_dir(results, manifest, kind="train")

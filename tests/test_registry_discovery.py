@@ -4,13 +4,13 @@ first lookup, so a new method, task, metric or experiment is one new file and no
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from benchmarks import registry
+from benchmarks.mutation import make_copy
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS, registering_modules
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,10 +36,7 @@ def test_the_registries_hold_the_suites_entries_without_any_list_of_modules():
 def test_a_new_file_in_a_registering_package_registers_itself(tmp_path):
     """Copy the packages, drop one new task module into benchmarks/tasks, look it up in a fresh
     interpreter: found, with no import line added anywhere."""
-    copy = tmp_path / "repo"
-    copy.mkdir()
-    for top in ("baselines", "benchmarks", "saub"):
-        shutil.copytree(REPO / top, copy / top, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = make_copy(REPO, tmp_path / "repo")
     (copy / "benchmarks" / "tasks" / "zz_new_task.py").write_text(textwrap.dedent('''
         from benchmarks.registry import register_task
 

@@ -108,6 +108,12 @@ def tradeoff_figure(records: list[dict], figs: Path) -> str:
     return f"figures/{FIGURE}"
 
 
+def _lowest_parity(dp: dict[tuple[str, object], list[float]], label: str):
+    """``(knob value, Summary of its Δ_DP over seeds)`` of ``label``'s lowest mean Δ_DP, or None."""
+    knobs = [(k, summarize(v)) for (lab, k), v in dp.items() if lab == label and v]
+    return min(knobs, key=lambda kv: kv[1].mean) if knobs else None
+
+
 def lowest_parity_table(records: list[dict]) -> Table:
     """Each method's knob value of lowest mean Δ_DP, with its accuracy above the majority rate: a
     near-zero Δ_DP bought by predicting one class is no trade-off."""
@@ -115,10 +121,9 @@ def lowest_parity_table(records: list[dict]) -> Table:
     floor = majority_floor(records)
     rows = []
     for lab in _labels(records):
-        knobs = [(k, summarize(v)) for (lab_, k), v in dp.items() if lab_ == lab and v]
-        if not knobs:
+        if (lowest := _lowest_parity(dp, lab)) is None:
             continue
-        knob, low = min(knobs, key=lambda kv: kv[1].mean)
+        knob, low = lowest
         a = summarize(acc.get((lab, knob), []))
         name = f"{KNOB[lab]} = {knob:g}" if lab in KNOB else "—"
         rows.append([DISPLAY[lab], name, low.fmt(3), a.fmt(3), f"{a.mean - floor:+.3f}", low.n])
@@ -139,8 +144,7 @@ def strength_table(records: list[dict]) -> Table:
         if not knobs or not mlp.n:
             continue
         end = summarize(acc[(lab, knobs[0])])
-        low_knob = min(knobs, key=lambda k: summarize(dp.get((lab, k), [])).mean)
-        low = summarize(dp[(lab, low_knob)])
+        low_knob, low = _lowest_parity(dp, lab)
         kept = "yes" if abs(end.mean - mlp.mean) <= UNCONSTRAINED_TOLERANCE else "**no**"
         rows.append([DISPLAY[lab], f"{KNOB[lab]} = {knobs[0]:g}", end.fmt(3), f"{end.mean - mlp.mean:+.3f}",
                      kept, f"{low.fmt(3)} ({KNOB[lab]} = {low_knob:g})", OWN_ADULT_SOURCES[lab]])

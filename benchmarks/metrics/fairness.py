@@ -86,13 +86,18 @@ def fairness_scores(y_pred: Tensor, y: Tensor, s: Tensor) -> dict[str, float]:
             "positive_rate": float(y_pred.double().mean())}
 
 
+def standardise(z_train: Tensor, z_test: Tensor) -> tuple[Tensor, Tensor]:
+    """Both representations scaled by the training rows' mean and population std (floored at 1e-6),
+    as every downstream classifier here sees them."""
+    mean, std = z_train.mean(0), z_train.std(0, unbiased=False).clamp_min(1e-6)
+    return (z_train - mean) / std, (z_test - mean) / std
+
+
 def posthoc_predictions(z_train: Tensor, y_train: Tensor, z_test: Tensor, seed: int,
                         epochs: int = POSTHOC_EPOCHS) -> Tensor:
     """App. H.1's downstream classifier (3-layer MLP, hidden 64) trained on standardised frozen
     training representations; returns its class predictions on ``z_test``."""
-    z_train, z_test = z_train.detach().float(), z_test.detach().float()
-    mean, std = z_train.mean(0), z_train.std(0, unbiased=False).clamp_min(1e-6)
-    z_train, z_test = (z_train - mean) / std, (z_test - mean) / std
+    z_train, z_test = standardise(z_train.detach().float(), z_test.detach().float())
     n_classes = max(2, int(y_train.max()) + 1)
     clf = train_classifier(z_train, y_train.long(), n_classes, seed, n_layers=POSTHOC_LAYERS,
                            hidden=POSTHOC_HIDDEN, epochs=epochs, min_steps=0)
@@ -105,11 +110,10 @@ def linear_predictions(z_train: Tensor, y_train: Tensor, z_test: Tensor, seed: i
     returns its class predictions on ``z_test``."""
     from sklearn.linear_model import LogisticRegression
 
-    z_train, z_test = z_train.detach().double(), z_test.detach().double()
-    mean, std = z_train.mean(0), z_train.std(0, unbiased=False).clamp_min(1e-6)
+    z_train, z_test = standardise(z_train.detach().double(), z_test.detach().double())
     clf = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
-    clf.fit(((z_train - mean) / std).numpy(), y_train.long().numpy())
-    return torch.from_numpy(clf.predict(((z_test - mean) / std).numpy()))
+    clf.fit(z_train.numpy(), y_train.long().numpy())
+    return torch.from_numpy(clf.predict(z_test.numpy()))
 
 
 def _labelled(split, task: TaskData, which: str):

@@ -80,10 +80,14 @@ def read_german_rows(path: str | Path) -> list[list[str]]:
     return rows
 
 
-def protected_attribute(rows: list[list[str]], protected: str) -> np.ndarray:
-    """s per row (module docstring): age > median, or male from attribute 9's codes."""
+def check_protected(protected: str) -> None:
     if protected not in PROTECTED:
         raise ValueError(f"unknown protected attribute {protected!r}; valid: {', '.join(PROTECTED)}")
+
+
+def protected_attribute(rows: list[list[str]], protected: str) -> np.ndarray:
+    """s per row (module docstring): age > median, or male from attribute 9's codes."""
+    check_protected(protected)
     if protected == "age":
         age = np.array([float(r[COLUMNS.index("age")]) for r in rows])
         return (age > np.median(age)).astype(np.int64)
@@ -146,8 +150,7 @@ def german_task(seed: int, protected: str = "age", root=None) -> TaskData:
     from benchmarks.data import dataset_checksums
     from benchmarks.data.tabular import german_files
 
-    if protected not in PROTECTED:
-        raise ValueError(f"unknown protected attribute {protected!r}; valid: {', '.join(PROTECTED)}")
+    check_protected(protected)  # before any file is read
     path = german_files(root=root)["data"]
     data = _load_cached(str(path), protected)
     train_idx, test_idx = split_rows(len(data["y"]), derive_seed(seed, "german", "split"))
