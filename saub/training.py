@@ -5,8 +5,9 @@ which VAUB learns jointly (the min over p(z) in eq. 1) — on
 
     L_total = L_VAUB (eq. 6) + λ_GW L_GW (eq. 12-13).
 
-Step 2, for score-based priors only, runs ``prior_steps`` (L in Alg. 1) DSM updates of ψ
-(eq. 11), each on a fresh batch encoded by the now fixed encoder.
+Step 2, for separately trained priors only, runs ``prior_steps`` (L in Alg. 1) updates of ψ on
+``prior.prior_loss`` (DSM, eq. 11, for score priors; the contrastive Langevin MLE loss for the
+energy-based prior), each on a fresh batch encoded by the now fixed encoder.
 
 Every loss term of every step is logged in :attr:`AlternatingTrainer.history`.
 """
@@ -66,8 +67,9 @@ class AlternatingTrainer:
     own pairs (:func:`saub.structural.gw_per_domain`); ``"all"`` averages over every pair of the
     batch, cross-domain pairs included (:func:`saub.structural.gw_structural_loss`), which is
     meaningful only when d_X is one space shared by the domains (e.g. CLIP). Explicit priors are
-    optimised with the autoencoder at ``lr``; score priors by their own optimiser at ``prior_lr``;
-    both optimisers are ``optimizer`` (:data:`OPTIMIZERS`) with ``weight_decay``.
+    optimised with the autoencoder at ``lr``; separately trained priors (score, energy-based) by
+    their own optimiser at ``prior_lr``; both optimisers are ``optimizer`` (:data:`OPTIMIZERS`)
+    with ``weight_decay``.
     """
 
     def __init__(
@@ -157,22 +159,23 @@ class AlternatingTrainer:
         return logs
 
     def prior_step(self, batch: Batch) -> float:
-        """One DSM update of ψ (eq. 11) on latents of the fixed encoder."""
+        """One update of ψ on ``prior.prior_loss`` (e.g. DSM, eq. 11) on latents of the fixed encoder."""
         with torch.no_grad():
             mean, logvar = self.model.encode(batch.x, batch.d)
             z = reparameterize(mean, logvar)
         loss = self.prior.prior_loss(z)
-        self._check("DSM loss", loss)
+        self._check(f"{self.prior.prior_loss_name.upper()} loss", loss)
         self.prior_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.prior_opt.step()
         return loss.item()
 
     def train_step(self, batches: Iterator[Batch]) -> dict[str, float]:
-        """One iteration of Alg. 1: a VAE step, then L score-model steps, each on a new batch."""
+        """One iteration of Alg. 1: a VAE step, then L prior steps, each on a new batch (their mean
+        loss logged under ``prior.prior_loss_name``)."""
         logs = self.vae_step(next(batches))
         if self.prior_opt is not None:
-            dsm = [self.prior_step(next(batches)) for _ in range(self.prior_steps)]
-            logs["dsm"] = sum(dsm) / len(dsm)
+            losses = [self.prior_step(next(batches)) for _ in range(self.prior_steps)]
+            logs[self.prior.prior_loss_name] = sum(losses) / len(losses)
         self.history.append(logs)
         return logs

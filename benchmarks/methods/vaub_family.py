@@ -1,14 +1,16 @@
-"""The VAUB family as harness methods: one class, five registered names.
+"""The VAUB family as harness methods: one class, six registered names.
 
 ``vae-gaussian`` (N(0, I)), ``vaub`` (learnable MoG, Gong et al. 2024), ``vae-vamp``
-(VampPrior), ``lsgm`` (score prior, encoder gradient through the score network, eq. 23-25)
-and ``saub`` (score prior with the SFS trick, eq. 8-11, Alg. 1). Structural preservation is an
-option of all of them: ``gw = none | ep | sp`` with weight ``lambda_gw`` (eq. 12-13). For
-``sp``, d_X lives in the semantic space ``semantic`` (a name of :mod:`benchmarks.semantic`:
-``pixel``, ``clip-vit-large-patch14``, ``contrastive-digits-v1`` or ``precomputed:FILE.npy``);
-``fit`` embeds the training images (cached on disk) unless the split already carries ``emb``.
-The paper's SP distance is cosine (``gw_metric="cosine"``); ``gw_pairs`` chooses within-domain
-pairs only (default) or all pairs of a batch (:class:`saub.training.AlternatingTrainer`).
+(VampPrior), ``vae-ebm`` (latent energy-based prior over N(0, I), Pang et al. 2020, learned by
+short-run Langevin MLE: :mod:`saub.priors.ebm`), ``lsgm`` (score prior, encoder gradient through
+the score network, eq. 23-25) and ``saub`` (score prior with the SFS trick, eq. 8-11, Alg. 1).
+Structural preservation is an option of all of them: ``gw = none | ep | sp`` with weight
+``lambda_gw`` (eq. 12-13). For ``sp``, d_X lives in the semantic space ``semantic`` (a name of
+:mod:`benchmarks.semantic`: ``pixel``, ``clip-vit-large-patch14``, ``contrastive-digits-v1`` or
+``precomputed:FILE.npy``); ``fit`` embeds the training images (cached on disk) unless the split
+already carries ``emb``. The paper's SP distance is cosine (``gw_metric="cosine"``); ``gw_pairs``
+chooses within-domain pairs only (default) or all pairs of a batch
+(:class:`saub.training.AlternatingTrainer`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,20 @@ from benchmarks.semantic import build_embedder, embed_split
 from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import likelihood_mean
-from saub.priors import MixtureOfGaussiansPrior, Prior, ScorePrior, StandardGaussianPrior, VampPrior
+from saub.priors import (
+    EnergyPrior,
+    MixtureOfGaussiansPrior,
+    Prior,
+    ScorePrior,
+    StandardGaussianPrior,
+    VampPrior,
+)
+from saub.priors.ebm import LANGEVIN_STEP, LANGEVIN_STEPS
 from saub.training import AlternatingTrainer, Batch
 
-PRIORS = ("gaussian", "mog", "vamp", "score")
+PRIORS = ("gaussian", "mog", "vamp", "ebm", "score")
+#: Priors whose ψ is learned in the separate step of Alg. 1 (at ``prior_lr``, ``prior_steps`` times).
+SEPARATE_PRIORS = ("ebm", "score")
 
 
 @dataclass
@@ -61,7 +73,7 @@ class VAUBConfig:
     semantic: str | None = None
     lr: float = 1e-3
     prior_lr: float = 1e-3
-    #: L of Alg. 1: score-model updates per encoder/decoder update.
+    #: L of Alg. 1: updates of a separately trained prior (score or energy) per encoder/decoder update.
     prior_steps: int = 10
     sigma_min: float = 0.01
     sigma_max: float = 1.0
@@ -84,6 +96,12 @@ class VAUBConfig:
     weight_decay: float = 0.0
     mog_components: int = 10
     vamp_pseudo: int = 10
+    #: Width of the energy MLP's two hidden layers (Pang et al. 2020: 200).
+    ebm_hidden: int = 200
+    #: Short-run Langevin sampler of the energy prior: steps and ε of z ← z − ε/2 ∇U + √ε n
+    #: (defaults: Pang et al. 2020's 60 steps of size s = 0.4, ε = s²; :mod:`saub.priors.ebm`).
+    langevin_steps: int = LANGEVIN_STEPS
+    langevin_step: float = LANGEVIN_STEP
 
     def validate(self) -> None:
         if not 0 < self.beta <= 1:
@@ -99,6 +117,9 @@ class VAUBConfig:
             raise ValueError("weight_decay and sfs_shrink must be >= 0")
         if self.logvar_bound is not None and self.logvar_bound <= 0:
             raise ValueError(f"logvar_bound must be positive or None, got {self.logvar_bound}")
+        if self.ebm_hidden < 1 or self.langevin_steps < 1 or not self.langevin_step > 0:
+            raise ValueError(f"need ebm_hidden >= 1, langevin_steps >= 1 and langevin_step > 0, got "
+                             f"{self.ebm_hidden}, {self.langevin_steps}, {self.langevin_step}")
 
 
 class VAUBFamily(Method):
@@ -109,14 +130,15 @@ class VAUBFamily(Method):
     @classmethod
     def search_space(cls, config: VAUBConfig) -> dict:
         """β and the likelihood scale (the matching terms weigh 2σ²β against the summed squared error),
-        the learning rate; λ_GW with a GW term; the score model's learning rate and L of Alg. 1 with a
-        score prior. Ranges span the table1 configuration (2σ²β = 0.01) to the authors' code (≈ 4-8)."""
+        the learning rate; λ_GW with a GW term; the prior's learning rate and L of Alg. 1 with a
+        separately trained (score or energy) prior.
+        Ranges span the table1 configuration (2σ²β = 0.01) to the authors' code (≈ 4-8)."""
         space = {"beta": LogUniform(1e-3, 1.0), "lr": LogUniform(5e-5, 1e-3)}
         if config.likelihood == "gaussian":
             space["obs_std"] = LogUniform(0.5, 2.0)
         if config.gw != "none":
             space["lambda_gw"] = LogUniform(0.1, 100.0)
-        if config.prior == "score":
+        if config.prior in SEPARATE_PRIORS:
             space |= {"prior_lr": LogUniform(1e-4, 3e-3), "prior_steps": Choice(1, 2, 5, 10)}
         return space
 
@@ -141,6 +163,8 @@ class VAUBFamily(Method):
                 c.latent_dim, self.input_shape, self.n_domains, self.model.encode_domain,
                 n_pseudo=c.vamp_pseudo, encoder_modules=self.model,
             )
+        if c.prior == "ebm":
+            return EnergyPrior(c.latent_dim, c.ebm_hidden, c.langevin_steps, c.langevin_step)
         return ScorePrior(
             c.latent_dim, encoder_gradient=c.encoder_gradient, sigma_min=c.sigma_min,
             sigma_max=c.sigma_max, n_levels=c.n_levels, sfs_perturb=c.sfs_perturb, sfs_level=c.sfs_level,
@@ -219,6 +243,9 @@ register_method("vae-gaussian", VAUBFamily, "VAUB objective, fixed N(0, I) prior
 register_method("vaub", VAUBFamily, "VAUB with a learnable mixture-of-Gaussians prior (Gong et al. 2024)",
                 prior="mog")
 register_method("vae-vamp", VAUBFamily, "VAUB with a VampPrior (Tomczak & Welling 2018)", prior="vamp")
+register_method("vae-ebm", VAUBFamily,
+                "VAUB, latent energy-based prior over N(0, I), short-run Langevin MLE (Pang et al. 2020)",
+                prior="ebm")
 register_method("lsgm", VAUBFamily, "score prior, encoder gradient through the score net (eq. 23-25)",
                 prior="score", encoder_gradient="lsgm")
 register_method("saub", VAUBFamily, "score prior with the SFS trick (eq. 8-11, Alg. 1)",

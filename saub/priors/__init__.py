@@ -1,6 +1,7 @@
 """Priors behind one interface (:class:`saub.priors.base.Prior`)."""
 
 from saub.priors.base import Prior
+from saub.priors.ebm import EnergyPrior, langevin
 from saub.priors.explicit import MixtureOfGaussiansPrior, StandardGaussianPrior, VampPrior
 from saub.priors.score import (
     NoiseSchedule,
@@ -16,6 +17,8 @@ __all__ = [
     "StandardGaussianPrior",
     "MixtureOfGaussiansPrior",
     "VampPrior",
+    "EnergyPrior",
+    "langevin",
     "NoiseSchedule",
     "ScoreNetwork",
     "ScorePrior",

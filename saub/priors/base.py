@@ -7,7 +7,9 @@ with respect to the encoder parameters θ (through ``z``) is the gradient of tha
 * explicit priors (Gaussian, MoG, VampPrior) return ``-log Q_ψ(z)`` itself, and their
   parameters ψ are learned jointly with the encoder (the min over p(z) in eq. 1);
 * score-based priors return a surrogate (eq. 9/10 for SFS, eq. 23-24 for LSGM) and learn ψ
-  separately by denoising score matching (eq. 11) in the alternating loop of Alg. 1.
+  separately by denoising score matching (eq. 11) in the alternating loop of Alg. 1;
+* the latent energy-based prior (:mod:`saub.priors.ebm`) returns ``-log Q_ψ(z)`` up to the
+  ψ-only constant log Z_ψ and learns ψ separately by short-run Langevin maximum likelihood.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from torch import Tensor, nn
 class Prior(nn.Module):
     """Base class: a distribution over the shared latent space ``R^latent_dim``."""
 
-    #: True when ψ is learned by DSM in a separate step (Alg. 1), not with the encoder.
+    #: True when ψ is learned in a separate step (Alg. 1: DSM, or Langevin MLE), not with the encoder.
     trained_separately: bool = False
+    #: Name under which the separate step's loss is logged (``history``, the records' curves).
+    prior_loss_name: str = "prior_loss"
     #: True when ``cross_entropy`` returns ``-log Q(z)`` exactly (not only its gradient).
     exact_cross_entropy: bool = True
 

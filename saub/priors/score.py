@@ -239,6 +239,7 @@ class ScorePrior(Prior):
 
     trained_separately = True
     exact_cross_entropy = False
+    prior_loss_name = "dsm"
 
     def __init__(
         self,
