@@ -8,8 +8,9 @@
 * **Labels.** Each of these methods trains on labels (``needs_source_labels``), so the harness
   passes ``train.y`` when the task allows it (Adult: every training row). A row with ``y < 0`` is
   unlabelled and adds nothing to a classification loss (the domain-adaptation tasks' convention),
-  so the same code runs on tasks where only some rows carry labels. ``train.y is None`` raises
-  ``ValueError``.
+  so the same code runs on tasks where only some rows carry labels. Under a label-free protocol
+  (``train.y is None``: the thesis' §4.5) a method with ``learns_without_labels`` trains with every
+  row unlabelled; the unconstrained MLP, which would learn nothing, raises ``ValueError``.
 * **Batches.** Uniformly shuffled epochs over all training rows (the groups in their natural
   proportions, as in the authors' loaders), ``Budget.batch_size`` rows per step.
 * **Optimiser.** Adam, ``lr`` 1e-3 (FCRL's and LAFTR's public configurations).
@@ -95,6 +96,8 @@ class FairRepresentation(Method):
     """
 
     needs_source_labels = True
+    #: Whether the method still learns a representation when every row is unlabelled.
+    learns_without_labels = True
     #: Whether the method uses App. H.1's Gaussian encoder (``self.encoder``).
     gaussian_encoder = True
 
@@ -147,8 +150,16 @@ class FairRepresentation(Method):
         loss.backward()
         self.optimizer.step()
 
+    def training_labels(self, train: Split) -> Tensor:
+        """``train.y``; when the harness hid the labels (a label-free protocol, ``train.y is None``),
+        every row is unlabelled for a method that can learn without labels (its label terms vanish:
+        FCRL, CVIB and LAFTR keep their invariance and reconstruction terms), else ``ValueError``."""
+        if train.y is None and self.learns_without_labels:
+            return torch.full((len(train),), UNLABELLED, dtype=torch.long)
+        return require_labels(train, type(self).__name__)
+
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
-        y = require_labels(train, type(self).__name__)
+        y = self.training_labels(train)
         gen = torch.Generator().manual_seed(seed)
         batches = shuffled_batches(len(train), budget.batch_size, gen)
         history: list[dict[str, float]] = []

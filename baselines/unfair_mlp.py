@@ -31,6 +31,7 @@ class UnfairMLP(FairRepresentation):
 
     config_class = UnfairMLPConfig
     gaussian_encoder = False
+    learns_without_labels = False
 
     def build(self) -> None:
         c = self.config
