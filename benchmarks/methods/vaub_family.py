@@ -98,6 +98,8 @@ class VAUBConfig:
     vamp_pseudo: int = 10
     #: Width of the energy MLP's two hidden layers (Pang et al. 2020: 200).
     ebm_hidden: int = 200
+    #: Spectral normalisation of the energy MLP's layers (a Lipschitz energy; :mod:`saub.priors.ebm`).
+    ebm_spectral_norm: bool = True
     #: Short-run Langevin sampler of the energy prior: steps and ε of z ← z − ε/2 ∇U + √ε n
     #: (defaults: Pang et al. 2020's 60 steps of size s = 0.4, ε = s²; :mod:`saub.priors.ebm`).
     langevin_steps: int = LANGEVIN_STEPS
@@ -164,7 +166,8 @@ class VAUBFamily(Method):
                 n_pseudo=c.vamp_pseudo, encoder_modules=self.model,
             )
         if c.prior == "ebm":
-            return EnergyPrior(c.latent_dim, c.ebm_hidden, c.langevin_steps, c.langevin_step)
+            return EnergyPrior(c.latent_dim, c.ebm_hidden, c.langevin_steps, c.langevin_step,
+                               c.ebm_spectral_norm)
         return ScorePrior(
             c.latent_dim, encoder_gradient=c.encoder_gradient, sigma_min=c.sigma_min,
             sigma_max=c.sigma_max, n_levels=c.n_levels, sfs_perturb=c.sfs_perturb, sfs_level=c.sfs_level,
