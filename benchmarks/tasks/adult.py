@@ -28,6 +28,9 @@ into ``TaskData.protocol`` and so into every record:
   row's income label. The harness passes it only to methods that declare
   ``needs_source_labels`` (FCRL, CVIB, LAFTR-DP, the unconstrained MLP use y in training, as in
   their papers); the VAUB family trains label-free. ``test.y`` is for metrics only.
+  ``labels_in_training=False`` hides ``train.y`` from every method (the thesis' protocol, seed
+  003 §4.5: "the target label is not available during training phase"); metrics still read it to
+  fit their downstream classifiers.
 """
 
 from __future__ import annotations
@@ -152,6 +155,17 @@ def majority_accuracy(y: torch.Tensor) -> float:
     return max(p, 1.0 - p)
 
 
+def training_label_protocol(labels_in_training: bool) -> dict:
+    """The protocol entries saying whether methods see ``train.y`` (adult and german)."""
+    if labels_in_training:
+        return {"source_labels_visible": True,
+                "labels": "train.y passed only to methods with needs_source_labels (fcrl, cvib, laftr-dp, "
+                          "unfair-mlp, linear-svm, ferm); test.y for metrics only"}
+    return {"source_labels_visible": False,
+            "labels": "train.y hidden from every method (labels_in_training=False, the thesis' protocol); "
+                      "metrics use train.y for their downstream classifiers and test.y for scores"}
+
+
 def _rates(split: Split) -> dict[str, float]:
     y, s = split.y.double(), split.d
     return {"n": len(split), "female": int((s == 0).sum()), "male": int((s == 1).sum()),
@@ -162,7 +176,7 @@ def _rates(split: Split) -> dict[str, float]:
 
 @register_task("adult")
 def adult_task(seed: int, n_train: int | None = None, n_test: int | None = None, include_sex: bool = False,
-               root=None) -> TaskData:
+               labels_in_training: bool = True, root=None) -> TaskData:
     """UCI Adult, income > 50K, sensitive groups (domains) = sex; see the module docstring."""
     from benchmarks.data import dataset_checksums
     from benchmarks.data.tabular import adult_files
@@ -193,9 +207,7 @@ def adult_task(seed: int, n_train: int | None = None, n_test: int | None = None,
                               "and categories from the full files"},
         "standardisation": {"mean": [round(v, 4) for v in data["mean"]],
                             "std": [round(v, 4) for v in data["std"]]},
-        "source_labels_visible": True,
-        "labels": "train.y = income labels of every training row, passed only to methods with "
-                  "needs_source_labels (fcrl, cvib, laftr-dp, unfair-mlp); test.y for metrics only",
+        **training_label_protocol(labels_in_training),
         "model_selection": "last iterate; no test labels used for any choice",
     }
     checksums = {f"adult/{k}": v for k, v in dataset_checksums("adult", root).items()}

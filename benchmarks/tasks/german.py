@@ -23,7 +23,7 @@ Every choice is written into ``TaskData.protocol`` and so into every record:
   from the *training* indices (``idx[:cf]`` twice), a bug this task does not copy: its test rows
   are the held-out 10 %.
 * **Labels during training**: as for ``adult``, ``train.y`` reaches only methods that declare
-  ``needs_source_labels``; ``test.y`` is for metrics only.
+  ``needs_source_labels``, and none with ``labels_in_training=False``; ``test.y`` is for metrics only.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import torch
 
 from benchmarks.contracts import Split, TaskData
 from benchmarks.registry import register_task
-from benchmarks.tasks.adult import majority_accuracy
+from benchmarks.tasks.adult import majority_accuracy, training_label_protocol
 from saub.seeding import derive_seed
 
 #: UCI's attribute names, in file order (attribute 13 is age), then the label.
@@ -145,7 +145,7 @@ def group_rates(split: Split) -> dict[str, float | int]:
 
 
 @register_task("german")
-def german_task(seed: int, protected: str = "age", root=None) -> TaskData:
+def german_task(seed: int, protected: str = "age", labels_in_training: bool = True, root=None) -> TaskData:
     """UCI German credit, y = bad credit, domains = the protected attribute; see the module docstring."""
     from benchmarks.data import dataset_checksums
     from benchmarks.data.tabular import german_files
@@ -169,8 +169,7 @@ def german_task(seed: int, protected: str = "age", root=None) -> TaskData:
                  "seed 4, and a test set drawn from the training indices, not copied)",
         "train_rates": group_rates(train), "test_rates": group_rates(test),
         "majority_test_accuracy": round(majority_accuracy(test.y), 4),
-        "source_labels_visible": True,
-        "labels": "train.y passed only to methods with needs_source_labels; test.y for metrics only",
+        **training_label_protocol(labels_in_training),
         "model_selection": "last iterate; no test labels used for any choice",
     }
     checksums = {f"german/{k}": v for k, v in dataset_checksums("german", root).items()}
