@@ -1,8 +1,9 @@
 """Linear SVM and linear FERM (Donini et al. 2018, NeurIPS, "Empirical Risk Minimization under
 Fairness Constraints"), the classifier rows of the thesis' Table 3 (seed 003, §4.5).
 
-Both are supervised classifiers (they see the training labels, ``needs_source_labels``), solved by
-scikit-learn; ``Budget`` plays no part (a convex problem solved to convergence).
+Both are supervised classifiers (they see the training labels, ``needs_source_labels``; rows with
+y = −1 are unlabelled and left out), solved by scikit-learn; ``Budget`` plays no part (a convex
+problem solved to convergence).
 
 * ``linear-svm``: a linear SVM (``LinearSVC``) on the standardised features with the
   protected attribute appended as one more column (the authors' public code,
@@ -70,6 +71,16 @@ class LinearSVM(Method):
 
     config_class = LinearSVMConfig
     needs_source_labels = True
+    #: Donini et al.'s setting: y ∈ {0, 1} (FERM's constraint is on the positive class).
+    binary_labels_only = True
+    #: Solved to convergence, not by ``Budget.steps``: ``fit`` logs one point per curve.
+    trains_by_steps = False
+
+    def __init__(self, config, input_shape, n_domains, n_classes):
+        super().__init__(config, input_shape, n_domains, n_classes)
+        if n_classes != 2 or n_domains != 2:
+            raise ValueError(f"{type(self).__name__} takes two classes and two groups, got n_classes="
+                             f"{n_classes}, n_domains={n_domains}")
 
     @staticmethod
     def raw_features(x: Tensor, d: Tensor) -> np.ndarray:
@@ -90,7 +101,9 @@ class LinearSVM(Method):
         from sklearn.model_selection import GridSearchCV
         from sklearn.svm import LinearSVC
 
-        y = require_labels(train, type(self).__name__).numpy()
+        labelled = require_labels(train, type(self).__name__) >= 0  # y = -1: an unlabelled row
+        train = train.subset(torch.nonzero(labelled).squeeze(1))
+        y = train.y.numpy()
         raw = self.raw_features(train.x, train.d)
         self.mean, self.std = raw.mean(0), np.maximum(raw.std(0), 1e-6)
         z = self.features(train.x, train.d)
