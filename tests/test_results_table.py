@@ -1,12 +1,23 @@
 """The tidy results table (benchmarks.results_table): one row per cell x scalar metric, failures kept,
-queries by row and sweep value, and a CSV export that reads back equal."""
+queries by row and sweep value (scalar metrics and any other field), and a CSV export that reads back
+equal."""
 
 import math
 
 import pandas as pd
 import pytest
 
-from benchmarks.results_table import ONLY_SWEEP, export, results_frame, values_by
+from benchmarks.results_table import (
+    ONLY_SWEEP,
+    export,
+    field_values,
+    fields_by,
+    first_by,
+    present_labels,
+    protocol_value,
+    results_frame,
+    values_by,
+)
 
 
 def _record(label, seed, n, metrics, status="done", error=None):
@@ -72,3 +83,61 @@ def test_values_by_the_cells_only_sweep_value_whatever_its_key():
         ("fcrl", 0.5): {0: 0.1, 1: 0.3}, ("laftr-dp", 2): {0: 0.05}, ("unfair-mlp", None): {0: 0.2}}
     with pytest.raises(KeyError):
         values_by(records, "delta_dp", "method.gamma")
+
+
+def _field_record(label, seed, n, curves=None, artifacts=None, protocol=None, config=None):
+    return {"cell": {"label": label, "seed_index": seed, "sweep": {"task.n_per_domain": n}},
+            "metrics": {"n_labels": {"0.1%": 5}} if seed == 0 else {}, "curves": curves or {},
+            "artifacts": artifacts or {}, "protocol": protocol or {}, "config": config or {}}
+
+
+FIELD_RECORDS = [
+    _field_record("SFS", 0, 20, curves={"gw": [3.0, 1.0]}, artifacts={"latents": [[0.1, 0.2]]},
+                  protocol={"majority": 0.75, "rates": {"a": 0.1}}, config={"why": ""}),
+    _field_record("SFS", 1, 20, curves={"gw": [2.5, 0.5]}, protocol={"majority": 0.75}),
+    _field_record("SFS", 0, 100, curves={"gw": []}, protocol={"majority": 0.75}),
+    _field_record("MoG", 2, 20, curves={"gw": [4.0]}, artifacts={"latents": [[1.0]]},
+                  config={"why": "weights absent"}),
+    _field_record("MoG", 1, 20, curves={"C": [0.9]}, artifacts={"latents": [[2.0]]}),
+]
+
+
+def test_fields_by_keys_any_field_by_row_sweep_value_and_seed():
+    gw = fields_by(FIELD_RECORDS, ("curves", "gw"))
+    assert dict(gw) == {"SFS": {0: [3.0, 1.0], 1: [2.5, 0.5]}, "MoG": {2: [4.0]}}  # empty curve left out
+    assert gw["VAE"] == {}  # a defaultdict: an absent row reads as no seeds
+    by_n = fields_by(FIELD_RECORDS, ("curves", "gw"), "task.n_per_domain")
+    assert dict(by_n) == {("SFS", 20): {0: [3.0, 1.0], 1: [2.5, 0.5]}, ("MoG", 20): {2: [4.0]}}
+    assert dict(fields_by(FIELD_RECORDS, ("metrics", "n_labels"), ONLY_SWEEP)) == {
+        ("SFS", 20): {0: {"0.1%": 5}}, ("SFS", 100): {0: {"0.1%": 5}}}
+    assert dict(fields_by(FIELD_RECORDS, "artifacts")) == {  # a str is one top-level key
+        "SFS": {0: {"latents": [[0.1, 0.2]]}}, "MoG": {2: {"latents": [[1.0]]}, 1: {"latents": [[2.0]]}}}
+    assert dict(fields_by(FIELD_RECORDS, ("config", "why"))) == {"MoG": {2: "weights absent"}}
+    # missing at any step of the path, or through a non-dict value: left out, not an error
+    assert dict(fields_by(FIELD_RECORDS, ("curves", "gw", "first"))) == {}
+    assert dict(fields_by(FIELD_RECORDS, ("diagnostics", "final"))) == {}
+    with pytest.raises(KeyError):
+        fields_by(FIELD_RECORDS, ("curves", "gw"), "method.beta")
+
+
+def test_first_by_takes_the_lowest_seed_that_has_the_field():
+    assert first_by(FIELD_RECORDS, ("artifacts", "latents")) == {"SFS": [[0.1, 0.2]], "MoG": [[2.0]]}
+    assert first_by(FIELD_RECORDS, ("curves", "gw"), "task.n_per_domain") == {
+        ("SFS", 20): [3.0, 1.0], ("MoG", 20): [4.0]}
+
+
+def test_field_values_in_record_order_and_present_labels_in_the_given_order():
+    assert field_values(FIELD_RECORDS, ("curves", "gw")) == [[3.0, 1.0], [2.5, 0.5], [4.0]]
+    assert field_values(FIELD_RECORDS, ("curves", "C")) == [[0.9]]
+    assert present_labels(FIELD_RECORDS, ["VAE", "MoG", "SFS"]) == ["MoG", "SFS"]
+
+
+def test_protocol_value_is_the_one_value_records_agree_on():
+    assert protocol_value(FIELD_RECORDS, "majority") == 0.75  # records without it are left out
+    assert protocol_value(FIELD_RECORDS, "rates") == {"a": 0.1}  # unhashable values compare by equality
+    assert protocol_value(FIELD_RECORDS, "n_test", None) is None
+    with pytest.raises(ValueError, match=r"no record states protocol\['n_test'\]"):
+        protocol_value(FIELD_RECORDS, "n_test")
+    disagreeing = [*FIELD_RECORDS, _field_record("MoG", 0, 20, protocol={"majority": 0.6})]
+    with pytest.raises(ValueError, match=r"records disagree on protocol\['majority'\]: \[0.75, 0.6\]"):
+        protocol_value(disagreeing, "majority")
