@@ -28,7 +28,7 @@ from benchmarks.experiment import Cell, Claim, Experiment, Profile, Row, registe
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.registry import METHODS
 from benchmarks.report import Page, Table
-from benchmarks.results_table import values_by
+from benchmarks.results_table import fields_by, values_by
 from benchmarks.runner import REPO_ROOT
 from benchmarks.stability import (
     BETA,
@@ -185,18 +185,18 @@ class Fig1(Experiment):
         }
 
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
+        by = {k: _by(records, k) for k in
+              ("final_nll", "final_reconstruction", "final_posterior_std", "recon_spike", "diverged")}
         rows = []
         for lab in ("sfs", "lsgm"):
             for s in SIGMA_MINS:
-                cells = [r for r in records if r["cell"]["label"] == lab and r["cell"]["sweep"][SWEEP] == s]
-                if not cells:
+                diverged = by["diverged"][(lab, s)]
+                if not diverged:
                     continue
-                m = {k: summarize([r["metrics"][k] for r in cells]) for k in
-                     ("final_nll", "final_reconstruction", "final_posterior_std", "recon_spike")}
-                div = sum(r["metrics"]["diverged"] for r in cells)
+                m = {k: summarize(list(seeds[(lab, s)].values())) for k, seeds in by.items()}
                 rows.append([lab.upper(), s, m["final_nll"].fmt(3), m["final_nll"].fmt_ci(3),
                              m["final_reconstruction"].fmt(4), m["final_posterior_std"].fmt(3),
-                             m["recon_spike"].fmt(2), f"{div:.0f}/{len(cells)}"])
+                             m["recon_spike"].fmt(2), f"{sum(diverged.values()):.0f}/{len(diverged)}"])
         table = Table("Final NLL under the known prior and reconstruction (mean ± std over seeds)",
                       ["gradient", "σ_min", "final NLL", "95% CI", "final recon MSE", "posterior std",
                        "recon spike (max / recent median)", "diverged"], rows,
@@ -223,17 +223,17 @@ class Fig1(Experiment):
         dens = PRIOR.log_prob(zz.double()).exp().reshape(200, 200)
         axes[0].contourf(g, g, dens, levels=20, cmap="viridis")
         axes[0].set(title="(a) prior Q* in Z", xlabel="z1", ylabel="z2", aspect="equal")
-        for r in (r for r in records if r["cell"]["seed_index"] == 0):
-            c = r["cell"]
-            colour = PALETTE[SIGMA_MINS.index(c["sweep"][SWEEP])]
-            style = "-" if c["label"] == "sfs" else "--"
-            steps = r["curves"]["step"]
+        curves = {key: fields_by(records, ("curves", key), SWEEP) for key in ("reconstruction", "nll")}
+        for (lab, sigma_min), seeds in fields_by(records, ("curves", "step"), SWEEP).items():
+            if 0 not in seeds:
+                continue
+            colour = PALETTE[SIGMA_MINS.index(sigma_min)]
+            style = "-" if lab == "sfs" else "--"
             for ax, key in ((axes[1], "reconstruction"), (axes[2], "nll")):
-                vals = r["curves"][key]
-                pts = [(s, v) for s, v in zip(steps, vals) if v is not None and v > 0]
+                vals = curves[key][(lab, sigma_min)].get(0, [])
+                pts = [(s, v) for s, v in zip(seeds[0], vals) if v is not None and v > 0]
                 if pts:
-                    ax.plot(*zip(*pts), style, color=colour, lw=1.2,
-                            label=f"{c['label'].upper()} σ_min={c['sweep'][SWEEP]}")
+                    ax.plot(*zip(*pts), style, color=colour, lw=1.2, label=f"{lab.upper()} σ_min={sigma_min}")
         axes[1].set(title="(b) reconstruction MSE", xlabel="step", yscale="log")
         axes[2].axhline(PRIOR.entropy(), color="grey", ls=":", lw=1, label="H(Q*)")
         axes[2].set(title="(b) NLL of posterior samples under Q*", xlabel="step", yscale="log")

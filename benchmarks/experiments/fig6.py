@@ -28,6 +28,7 @@ from benchmarks.experiments.table1 import (
 from benchmarks.metrics.domain_adaptation import LABEL_FRACTIONS, fraction_key
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
+from benchmarks.results_table import fields_by, first_by
 from benchmarks.semantic import describe_space
 from benchmarks.stats import summarize, threshold_verdict
 
@@ -38,15 +39,13 @@ WITHOUT_SP, WITH_SP = "SAUB w/o GW", "SAUB GW-SP"
 def fraction_curves(records: list[dict]) -> dict[tuple[str, str, str], dict[int, float]]:
     """(row label, direction, fraction key) -> {seed index: accuracy averaged over the trials}."""
     out: dict[tuple[str, str, str], dict[int, float]] = {}
-    for r in records:
-        c = r["cell"]
-        curves = r["metrics"].get("label_fraction_accuracy")
-        if not isinstance(curves, dict):
-            continue
-        for key, trials in curves.items():
-            out.setdefault((c["label"], c["sweep"][DIRECTION], key), {})[c["seed_index"]] = float(
-                np.mean(trials)
-            )
+    by = fields_by(records, ("metrics", "label_fraction_accuracy"), DIRECTION)
+    for (label, direction), seeds in by.items():
+        for seed, curves in seeds.items():
+            if not isinstance(curves, dict):
+                continue
+            for key, trials in curves.items():
+                out.setdefault((label, direction, key), {})[seed] = float(np.mean(trials))
     return out
 
 
@@ -108,11 +107,10 @@ class Fig6(Table1View):
         curves = fraction_curves(records)
         labels = [row.label for row in self.rows]
         keys = [fraction_key(f) for f in LABEL_FRACTIONS]
-        n_labels = {}
-        for r in records:
-            n_labels.setdefault(
-                r["cell"]["sweep"][DIRECTION], r["metrics"].get("label_fraction_n_labels", {})
-            )
+        n_labels: dict[str, dict] = {}
+        counts_by = first_by(records, ("metrics", "label_fraction_n_labels"), DIRECTION)
+        for (_, direction), counts in counts_by.items():
+            n_labels.setdefault(direction, counts)
         tables = []
         for direction in DIRECTIONS:
             rows = [
@@ -136,11 +134,7 @@ class Fig6(Table1View):
         page.figures.append(
             ("Target accuracy vs. fraction of labelled source rows", self._plot_curves(curves, labels, figs))
         )
-        art = {
-            (r["cell"]["label"], r["cell"]["sweep"][DIRECTION]): r["artifacts"]
-            for r in records
-            if r.get("artifacts", {}).get("latents")
-        }
+        art = {key: a for key, a in first_by(records, "artifacts", DIRECTION).items() if a.get("latents")}
         if art:
             page.figures.append(
                 (

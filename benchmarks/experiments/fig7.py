@@ -26,6 +26,7 @@ from benchmarks.experiment import Cell, Claim, Experiment, Profile, Row, registe
 from benchmarks.metrics.pair_separation import distance_histograms, knn_accuracy, within_between_auroc
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
+from benchmarks.results_table import field_values, fields_by, first_by, values_by
 from benchmarks.semantic import CONTRASTIVE, build_embedder
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize, threshold_verdict
 from saub.seeding import derive_seed
@@ -97,18 +98,15 @@ def semantic_embedder(dataset: str, settings: ContrastiveSettings, n_per_domain:
 
 
 def _by(records: list[dict], key: str) -> dict[tuple[str, str], dict[int, float]]:
-    """(dataset, space) -> {seed index: metric}."""
-    out: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for r in records:
-        for space in SPACES:
-            value = r["metrics"].get(f"{key}_{space}")
-            if isinstance(value, float):
-                out[(r["cell"]["label"], space)][r["cell"]["seed_index"]] = value
-    return out
+    """(dataset, space) -> {seed index: metric ``<key>_<space>``} (a defaultdict: an absent pair reads
+    as no seeds)."""
+    return defaultdict(dict, {(label, space): seeds for space in SPACES
+                              for label, seeds in values_by(records, f"{key}_{space}").items()})
 
 
 def _space_names(records: list[dict]) -> dict[str, str]:
-    return {r["cell"]["label"]: r["config"]["semantic_space"] for r in records}
+    """dataset -> the name of its semantic space ("none" where it has none)."""
+    return first_by(records, ("config", "semantic_space"))
 
 
 def _check_semantic_better(records):
@@ -129,8 +127,7 @@ def _check_pixel_fails_celeba(records):
     """Inconclusive on celeba-mini, whatever its number: 9 faces are no test of the claim."""
     values = list(_by(records, "auroc").get(("celeba", "pixel"), {}).values())
     verdict, evidence = threshold_verdict(values, FAIL_AUROC, at_least=False)
-    mini = any(r["protocol"].get("dataset") == "celeba-mini" for r in records)
-    if mini:
+    if "celeba-mini" in field_values(records, ("protocol", "dataset")):
         return "inconclusive", f"celeba-mini only ({evidence}): too few faces to decide"
     return verdict, f"pixel AUROC on CelebA: {evidence}"
 
@@ -216,8 +213,9 @@ class Fig7(Experiment):
     # ----------------------------------------------------------------- report
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
         auroc, knn, names = _by(records, "auroc"), _by(records, "knn"), _space_names(records)
-        sources = {r["cell"]["label"]: r["protocol"]["source"] for r in records}
-        shown = {r["cell"]["label"]: r["protocol"].get("dataset", r["cell"]["label"]) for r in records}
+        sources = first_by(records, ("protocol", "source"))
+        named = first_by(records, ("protocol", "dataset"))
+        shown = {ds: named.get(ds, ds) for ds in DATASETS}
         rows = []
         for ds in DATASETS:
             for space in SPACES:
@@ -237,16 +235,15 @@ class Fig7(Experiment):
         )
         page = Page(tables=[table])
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
-        for ds, why in sorted(
-            {(r["cell"]["label"], r["config"]["why"]) for r in records if r["config"]["why"]}
-        ):
+        whys = fields_by(records, ("config", "why"))
+        for ds, why in sorted({(ds, why) for ds, seeds in whys.items() for why in seeds.values()}):
             page.notes.append(f"{ds}: {why}. Semantic space used: {names[ds]}.")
         if any(names.get(ds) == CONTRASTIVE for ds in DATASETS):
             page.notes.append(
                 f"'{CONTRASTIVE}' is the suite's label-free SimCLR substitute trained on unlabelled "
                 "MNIST + USPS training images, not CLIP: numbers in it say nothing about CLIP."
             )
-        art = {r["cell"]["label"]: r["artifacts"]["histograms"] for r in records if r.get("artifacts")}
+        art = first_by(records, ("artifacts", "histograms"))
         if art:
             page.figures.append(
                 (

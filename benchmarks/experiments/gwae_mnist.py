@@ -28,6 +28,7 @@ from benchmarks.experiment import Claim, Experiment, Profile, Row, register_expe
 from benchmarks.metrics.ood_isometry import OOD_SETS, ROC_GRID, anomaly_scores, ood_inputs, ood_roc
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
+from benchmarks.results_table import fields_by, first_by, present_labels
 from benchmarks.stats import (
     combine_verdicts,
     metric_by_label,
@@ -64,16 +65,17 @@ def _check_isometry(records):
     return combine_verdicts([v for _, v, _ in parts]), evidence
 
 
-def gw_decrease(record: dict) -> float | None:
-    """Mean L_GW over the first minus over the last 10% of the training curve (> 0: it fell)."""
-    curve = [v for v in record.get("curves", {}).get("gw", []) if v is not None]
+def gw_decrease(gw_curve: list[float | None]) -> float | None:
+    """Mean L_GW over the first minus over the last 10% of a record's ``gw`` curve (> 0: it fell);
+    None for a curve of fewer than two points."""
+    curve = [v for v in gw_curve if v is not None]
     k = max(1, int(GW_TAIL * len(curve)))
     return float(np.mean(curve[:k]) - np.mean(curve[-k:])) if len(curve) >= 2 else None
 
 
 def _check_gw_minimised(records):
-    drops = {r["cell"]["seed_index"]: gw_decrease(r) for r in records if r["cell"]["label"] == "gwae-np"}
-    drops = {s: v for s, v in drops.items() if v is not None}
+    curves = fields_by(records, ("curves", "gw"))["gwae-np"]
+    drops = {s: v for s, v in ((s, gw_decrease(c)) for s, c in curves.items()) if v is not None}
     if not drops:
         return "inconclusive", "no runs"
     v, e = paired_difference_verdict(drops, dict.fromkeys(drops, 0.0))
@@ -138,7 +140,7 @@ generated samples (``gen_*``, the paper's Fig. 1b / 4 quantity) and of 150 encod
 
     # ----------------------------------------------------------------- report
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
-        labels = [lab for lab in DISPLAY if any(r["cell"]["label"] == lab for r in records)]
+        labels = present_labels(records, DISPLAY)
         ood_rows = []
         for lab in labels:
             cells = [metric_by_label(records, f"auroc_{n}").get(lab, {}) for n in OOD_SETS]
@@ -156,11 +158,11 @@ generated samples (``gen_*``, the paper's Fig. 1b / 4 quantity) and of 150 encod
                      "encoded: Pearson", "encoded: rel. error", "test recon MSE"], iso_rows,
                     note=PAPER["isometry"])
         gw_rows = []
+        gw_curves, c_curves = fields_by(records, ("curves", "gw")), fields_by(records, ("curves", "C"))
         for lab in (lab for lab in labels if lab.startswith("gwae")):
-            cells = [r for r in records if r["cell"]["label"] == lab]
-            first = summarize([r["curves"]["gw"][0] for r in cells if r["curves"].get("gw")])
-            last = summarize([r["curves"]["gw"][-1] for r in cells if r["curves"].get("gw")])
-            c_final = summarize([r["curves"]["C"][-1] for r in cells if r["curves"].get("C")])
+            first = summarize([curve[0] for curve in gw_curves[lab].values()])
+            last = summarize([curve[-1] for curve in gw_curves[lab].values()])
+            c_final = summarize([curve[-1] for curve in c_curves[lab].values()])
             gw_rows.append([DISPLAY[lab], first.fmt(3), last.fmt(3), c_final.fmt(3)])
         gw = Table("GW estimate L_GW (training batches) and the learned exp(log c)",
                    ["model", "L_GW first step", "L_GW last step", "exp(log c) last step"], gw_rows,
@@ -168,7 +170,7 @@ generated samples (``gen_*``, the paper's Fig. 1b / 4 quantity) and of 150 encod
                                             "paper's 3x64x64.")
         page = Page(tables=[ood, iso, gw])
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
-        art = {r["cell"]["label"]: r["artifacts"] for r in records if r.get("artifacts")}
+        art = first_by(records, "artifacts")
         if art:
             page.figures.append(("ROC curves of OoD detection, seed 0 (OoD = positive)",
                                  self._plot_roc(art, labels, out_dir / "figures")))
