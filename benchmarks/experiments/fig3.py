@@ -13,7 +13,7 @@ from benchmarks.metrics.separation import svc_auroc
 from benchmarks.plotting import GROUP_COLOURS, PALETTE, plt, savefig
 from benchmarks.registry import TASKS
 from benchmarks.report import Page, Table
-from benchmarks.results_table import values_by
+from benchmarks.results_table import fields_by, first_by, values_by
 from benchmarks.search import Search, selection_note
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize, threshold_verdict
 
@@ -197,8 +197,7 @@ domain.
         figs = out_dir / "figures"
         page.figures.append(("AUROC vs. n (mean ± std over seeds)", self._plot_auroc(by, labels, ns,
                                                                                      figs)))
-        art = {(r["cell"]["label"], r["cell"]["sweep"][SWEEP]): r["artifacts"] for r in records
-               if r.get("artifacts")}
+        art = first_by(records, "artifacts", SWEEP)
         if art:
             page.figures.append(("Shared latent space (seed 0): rows n, columns prior",
                                  self._plot_latents(art, labels, ns, figs)))
@@ -217,7 +216,8 @@ domain.
     def _raw_input_rows(self, records: list[dict], ns: list[int]) -> list[list]:
         """The same metric on the raw 2-D inputs (no model), for the small n where it is cheap:
         the reference a latent space is compared against (same data seeds as the models)."""
-        data_seeds = {(r["cell"]["sweep"][SWEEP], r["cell"]["seed_index"]): r["data_seed"] for r in records}
+        data_seeds = {(n, s): seed for (_, n), seeds in fields_by(records, "data_seed", SWEEP).items()
+                      for s, seed in seeds.items()}
         rows = []
         for n in (n for n in ns if n <= RAW_INPUT_MAX_N):
             vals = []

@@ -30,6 +30,7 @@ from benchmarks.experiments.table1 import LAMBDA_GW_EP, SP_SPACE, VAUB_DIGITS
 from benchmarks.metrics.translation import domain_rows, translate_images
 from benchmarks.plotting import image_grid
 from benchmarks.report import Page, Table
+from benchmarks.results_table import first_by
 from benchmarks.semantic import describe_space
 from benchmarks.stats import combine_verdicts, metric_by_label, summarize, threshold_verdict
 
@@ -150,7 +151,7 @@ class Fig8(Experiment):
                            f"domains): {mse.fmt(4)}. The paper gives no numbers for Fig. 8.")
         page = Page(tables=[table])
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
-        art = next((r["artifacts"] for r in records if r.get("artifacts")), None)
+        art = next(iter(first_by(records, "artifacts").values()), None)
         if art:
             image_grid(list(art.items()), out_dir / "figures" / "fig8.png", label_size=9)
             caption = "Rows: ground truth (0°), reconstruction, translation to 30°, to 60° (seed 0)"

@@ -34,7 +34,7 @@ from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.experiment import Claim, Experiment, Profile, Row, register_experiment, rounded
 from benchmarks.regime_report import NOT_RECORDED, flags_by_group
 from benchmarks.report import Page, Table
-from benchmarks.results_table import values_by
+from benchmarks.results_table import first_by, values_by
 from benchmarks.search import Search, selection_note
 from benchmarks.semantic import CONTRASTIVE, describe_space
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
@@ -359,10 +359,9 @@ test splits, 1,000 steps of batch 128 for every row.
 
     def _protocol_table(self, records: list[dict]) -> Table:
         """Sizes, normalisation and model selection as the records state them."""
-        seen = {}
-        for r in records:
-            p = r.get("protocol") or {}
-            seen.setdefault(r["cell"]["sweep"][DIRECTION], p)
+        seen: dict[str, dict] = {}
+        for (_, direction), p in first_by(records, "protocol", DIRECTION).items():
+            seen.setdefault(direction, p)
         rows = []
         for direction, p in sorted(seen.items()):
             rows.append(

@@ -42,7 +42,7 @@ from benchmarks.metrics.translation import domain_rows, translate_images
 from benchmarks.plotting import image_grid
 from benchmarks.registry import METHODS
 from benchmarks.report import Page, Table
-from benchmarks.results_table import values_by
+from benchmarks.results_table import fields_by, first_by, values_by
 from benchmarks.semantic import describe_space
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize
 from benchmarks.tasks.translation import N_PER_DOMAIN, PAIRS
@@ -210,20 +210,20 @@ class Table2(Experiment):
         for pair in self.profile(profile).sweep[PAIR]:
             page.tables.append(self._pair_table(pair, by, pair in absent))
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
-        spaces = {r["config"].get("semantic") for r in records if r["cell"]["label"] == "GW-SP"}
+        spaces = set(fields_by(records, ("config", "semantic"))["GW-SP"].values())
         page.notes += [
             "The MNIST ↔ USPS numbers are a stand-in for CelebA (absent here): same protocol, other data, "
             "and the semantic space is the label-free contrastive-digits-v1 substitute, not CLIP. They test "
             "the claims on digits; they are not comparable with the paper's CelebA numbers.",
             "GW-SP trains with the same semantic space that retrieval measures in (as the paper uses CLIP "
-            f"for both); GW-SP spaces in these records: {', '.join(sorted(s for s in spaces if s)) or '—'}.",
+            f"for both); GW-SP spaces in these records: {', '.join(sorted(spaces)) or '—'}.",
             "Retrieval is scored on the very images the model was trained on (a draw of 100 per domain), as "
             "§5.4 describes; chance level is k% for k of 100.",
         ]
         figs = out_dir / "figures"
+        arts = first_by(records, "artifacts", PAIR)
         for pair in PAIR_ORDER:
-            art = {r["cell"]["label"]: r["artifacts"] for r in records
-                   if r["cell"]["sweep"][PAIR] == pair and r.get("artifacts")}
+            art = {label: a for (label, pair_), a in arts.items() if pair_ == pair}
             if art:
                 page.figures.append(self._plot(pair, art, figs))
         return page
