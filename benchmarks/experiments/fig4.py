@@ -27,6 +27,7 @@ from benchmarks.experiment import Cell, Claim, Experiment, Profile, Row, registe
 from benchmarks.metrics.fairness import area_over_curve, front_accuracy_at
 from benchmarks.registry import METHODS
 from benchmarks.report import Page
+from benchmarks.results_table import ONLY_SWEEP, protocol_value, values_by
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, threshold_verdict
 
 ENCODER = {"latent_dim": 8, "hidden": 64, "enc_layers": 2}
@@ -97,31 +98,26 @@ OURS = "saub"
 def tradeoff_points(records: list[dict]) -> dict[str, dict[int, list[tuple[float, float, float]]]]:
     """label -> seed -> [(knob value, Δ_DP, accuracy)] of the post-hoc classifier."""
     out: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        c, m = r["cell"], r["metrics"]
-        if isinstance(m.get("delta_dp"), float) and isinstance(m.get("accuracy"), float):
-            knob = next(iter(c["sweep"].values()), None)
-            out[c["label"]][c["seed_index"]].append((knob, m["delta_dp"], m["accuracy"]))
+    accuracy = values_by(records, "accuracy", ONLY_SWEEP)
+    for (label, knob), parities in values_by(records, "delta_dp", ONLY_SWEEP).items():
+        for seed, parity in parities.items():
+            if seed in accuracy[(label, knob)]:
+                out[label][seed].append((knob, parity, accuracy[(label, knob)][seed]))
     return out
 
 
 def majority_floor(records: list[dict]) -> float:
-    """The test split's majority-class accuracy (the AOC's floor); equal for every record."""
-    floors = {r["protocol"]["majority_test_accuracy"] for r in records}
-    if len(floors) != 1:
-        raise ValueError(f"records disagree on the test set's majority accuracy: {sorted(floors)}")
-    return floors.pop()
+    """The test split's majority-class accuracy (the AOC's floor); equal for every record (ValueError
+    where records disagree)."""
+    return protocol_value(records, "majority_test_accuracy")
 
 
 def label_parity(records: list[dict]) -> float:
     """Δ_DP of the true test labels, |P(y=1|female) − P(y=1|male)| (the records' protocol): the right
     end of FCRL's area (their ``src/scripts/plot.py``, ``area_over_curve``: points above it dropped,
-    normalised by ``(1 − majority) · max_dp``)."""
-    rates = [r["protocol"]["test_rates"] for r in records]
-    values = {round(abs(t["P(y=1|female)"] - t["P(y=1|male)"]), 6) for t in rates}
-    if len(values) != 1:
-        raise ValueError(f"records disagree on the test labels' Δ_DP: {sorted(values)}")
-    return values.pop()
+    normalised by ``(1 − majority) · max_dp``); ValueError where records disagree on the test rates."""
+    rates = protocol_value(records, "test_rates")
+    return round(abs(rates["P(y=1|female)"] - rates["P(y=1|male)"]), 6)
 
 
 def _per_seed(records: list[dict], fn) -> dict[str, dict[int, float]]:

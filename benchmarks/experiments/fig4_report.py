@@ -20,7 +20,7 @@ from benchmarks.experiments.fig4 import (
 from benchmarks.metrics.fairness import pareto_front
 from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
-from benchmarks.results_table import ONLY_SWEEP, values_by
+from benchmarks.results_table import ONLY_SWEEP, present_labels, protocol_value, values_by
 from benchmarks.stats import summarize
 
 FIGURE = "fig4_tradeoff.png"
@@ -33,8 +33,8 @@ def _by_knob(records: list[dict], key: str) -> dict[tuple[str, object], list[flo
 
 
 def _labels(records: list[dict]) -> list[str]:
-    present = {r["cell"]["label"] for r in records}
-    return [lab for lab in DISPLAY if lab in present]
+    """The rows with records, in :data:`DISPLAY` order."""
+    return present_labels(records, DISPLAY)
 
 
 def sweep_table(records: list[dict]) -> Table:
@@ -164,10 +164,10 @@ def build_page(experiment, records: list[dict], out_dir: Path) -> Page:
     page.verdicts = [(c.id, c.text, *c.check(records)) for c in experiment.claims]
     page.figures.append(("Parity–accuracy trade-off: mean over seeds per knob value (bars: std), dashed: "
                          "Pareto front of all seeds' points", tradeoff_figure(records, out_dir / "figures")))
-    protocol = records[0]["protocol"] if records else {}
+    size = {k: protocol_value(records, k, None) for k in ("n_train", "n_test", "n_features", "full_sizes")}
     page.notes += [
-        f"Data: train {protocol.get('n_train')} rows, test {protocol.get('n_test')} rows, "
-        f"{protocol.get('n_features')} features (full sizes {protocol.get('full_sizes')}).",
+        f"Data: train {size['n_train']} rows, test {size['n_test']} rows, "
+        f"{size['n_features']} features (full sizes {size['full_sizes']}).",
         "Fig. 4 of the paper is a plot without numbers: the claims are checked against the paper's text, "
         "not against digits.",
         "FCRL's own predictor sees the group c (their design), so its own Δ_DP is not the representation's; "
