@@ -8,6 +8,7 @@ import math
 from collections import defaultdict
 
 from benchmarks.diagnostics import ALIGNED_MAX_BALANCED_ACCURACY, COLLAPSE_MAX_ACTIVE_FRACTION, regime_flags
+from benchmarks.results_table import field_values
 
 NOT_RECORDED = "not recorded (records predate the diagnostics)"
 
@@ -57,8 +58,8 @@ def flags_by_group(records: list[dict], headline: str | None) -> dict[tuple[str,
 
 def _loss_share_text(records: list[dict]) -> str:
     shares: dict[str, list[float]] = defaultdict(list)
-    for r in records:
-        for term, t in (r["diagnostics"].get("loss_terms") or {}).items():
+    for terms in field_values(records, ("diagnostics", "loss_terms")):
+        for term, t in terms.items():
             shares[term].append(t["share"])
     means = {term: _mean(v) for term, v in shares.items()}
     ranked = sorted(((term, m) for term, m in means.items() if m is not None), key=lambda kv: -kv[1])
@@ -70,8 +71,8 @@ def _curve_text(records: list[dict], headline: str | None) -> str:
     if not headline:
         return "—"
     by_step: dict[int, list[float]] = defaultdict(list)
-    for r in records:
-        for step, point in (r["diagnostics"].get("learning_curve") or {}).items():
+    for curve in field_values(records, ("diagnostics", "learning_curve")):
+        for step, point in curve.items():
             if headline in point:
                 by_step[int(step)].append(point[headline])
     if not by_step:
@@ -97,7 +98,7 @@ def regime_table(records: list[dict], headline: str | None, source_val: str = "s
         if not diagnosed:
             rows.append([label, sweep_text(sweep), f"0/{len(recs)}", *["—"] * 6, NOT_RECORDED])
             continue
-        finals = [r["diagnostics"].get("final") or {} for r in diagnosed]
+        finals = field_values(diagnosed, ("diagnostics", "final"))
         align = [f.get("alignment") or {} for f in finals]
         collapse = [f.get("collapse") or {} for f in finals]
         active = _mean(c.get("active_fraction") for c in collapse)
@@ -112,7 +113,7 @@ def regime_table(records: list[dict], headline: str | None, source_val: str = "s
             (f"{100 * active:.0f}% active, " if active is not None else "")
             + (f"I(x; z) ≤ {_f(info, 1)} nats, " if info is not None else "") + f"eff. rank {_f(rank, 1)}",
             _loss_share_text(diagnosed),
-            _f(_mean(r["metrics"].get(source_val) for r in diagnosed), 3),
+            _f(_mean(field_values(diagnosed, ("metrics", source_val))), 3),
             _curve_text(diagnosed, headline),
             flags_text(recs, headline),
         ])
