@@ -60,14 +60,15 @@ def test_equal_opportunity_direction_is_the_positive_rows_group_mean_difference(
 
 @pytest.mark.parametrize("dependence", ["mmd", "tc", "mine"])
 def test_structured_fair_step_is_eq_4_5_1(dependence):
-    """The logged loss is recon_scale·(−log p(x, a|z, u)) + (1 + λ₁)·KL + λ₂·Î, and training is
-    label-free (train.y hidden) and finite."""
+    """The logged loss is recon_scale·(−log p(x, a|z, u)) + (1 + λ₁)·KL_z + w_u·KL_u + λ₂·Î, and
+    training is label-free (train.y hidden) and finite."""
     train = _toy(128)
     torch.manual_seed(0)
-    method = _build("structured-fair", dependence=dependence, lambda_1=0.5, lambda_2=3.0, recon_scale=0.25)
+    method = _build("structured-fair", dependence=dependence, lambda_1=0.5, lambda_2=3.0, recon_scale=0.25,
+                    kl_u_weight=0.7)
     curves = method.fit(train.without_labels(), Budget(steps=4, batch_size=64), seed=0)
     w = method.loss_weights()
-    assert w == {"recon_nll": 0.25, "kl_z": 1.5, "dependence": 3.0}
+    assert w == {"recon_nll": 0.25, "kl_z": 1.5, "kl_u": 0.7, "dependence": 3.0}
     for i in range(4):
         combined = sum(w[k] * curves[k][i] for k in w)
         assert curves["loss"][i] == pytest.approx(combined, rel=1e-5)
@@ -84,7 +85,8 @@ def test_mine_statistics_network_ascends_its_bound_apart_from_the_encoders():
 
 
 def test_the_dependence_penalty_lowers_the_estimated_dependence():
-    """TC with λ₂ = 50 against λ₂ = 0 after the same 400 steps (likelihood ×10, a's weight 1): the
+    """TC with λ₂ = 50 against λ₂ = 0 after the same 400 steps (likelihood ×10, a's weight 1, eq.
+    4.5.1 as printed: no KL on U): the
     batch estimate of I(z; u) falls by more than 10x (measured 0.67 -> 0.001)."""
     train = _toy(1024)
     final = {}
