@@ -135,7 +135,7 @@ def test_bad_override_values_raise_config_error():
         resolve_config(VAUBConfig, {"beta": "abc"})
     with pytest.raises(ConfigError) as exc:
         resolve_config(VAUBConfig, {"prior": "cauchy"})
-    assert "prior: 'cauchy' is not valid; choose one of gaussian, mog, vamp, score" in str(exc.value)
+    assert "prior: 'cauchy' is not valid; choose one of gaussian, mog, vamp, ebm, score" in str(exc.value)
     with pytest.raises(ConfigError) as exc:
         resolve_config(VAUBConfig, {"lambda": 1.0})
     message = str(exc.value)
