@@ -176,5 +176,5 @@ def test_a_search_may_cover_a_subset_of_the_sweep():
     search = EXPERIMENTS.get("fig3-search")
     n_values = {c.sweep["task.n_per_domain"] for c in search.cells("quick")}
     assert n_values == {20, 100}
-    assert len(search.cells("quick")) == 6 * 8 * 2  # six priors, 8 trials, two n
+    assert len(search.cells("quick")) == 7 * 8 * 2  # seven priors (EBM included), 8 trials, two n
     assert "lowest held-out reconstruction MSE" in EXPERIMENTS.get("fig3").search.rule
