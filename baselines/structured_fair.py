@@ -124,12 +124,18 @@ class StructuredFair(FairRepresentation):
             return minibatch_total_correlation(z, *z_post, u, *u_post)
         return donsker_varadhan(self.statistics, z, u)
 
+    def sample_latents(self, x: Tensor, d: Tensor):
+        """``(z, (z_mean, z_logvar), u, (u_mean, u_logvar))``: one reparameterised draw from q(z|x, a)
+        and q(u|x) with their posterior parameters."""
+        z_mean, z_logvar = self.z_encoder(torch.cat([x, one_hot_groups(d, self.n_domains)], 1))
+        u_mean, u_logvar = self.posterior(x)
+        return reparameterize(z_mean, z_logvar), (z_mean, z_logvar), reparameterize(u_mean, u_logvar), \
+            (u_mean, u_logvar)
+
     def losses(self, x: Tensor, d: Tensor) -> dict[str, Tensor]:
         x = x.flatten(1)
         a = d.float()[:, None]
-        z_mean, z_logvar = self.z_encoder(torch.cat([x, one_hot_groups(d, self.n_domains)], 1))
-        u_mean, u_logvar = self.posterior(x)
-        z, u = reparameterize(z_mean, z_logvar), reparameterize(u_mean, u_logvar)
+        z, (z_mean, z_logvar), u, (u_mean, u_logvar) = self.sample_latents(x, d)
         a_nll = F.binary_cross_entropy_with_logits(self.protected_decoder(z), a, reduction="none").sum(1)
         nll = reconstruction_nll(x, self.decoder(torch.cat([z, u], 1))) + self.config.protected_scale * a_nll
         return {"recon_nll": nll.mean(), "kl_z": kl_to_standard_normal(z_mean, z_logvar).mean(),
@@ -144,9 +150,7 @@ class StructuredFair(FairRepresentation):
     def _ascend_statistics(self, x: Tensor, d: Tensor) -> None:
         """One Adam step of T on −(DV bound) with the encoders' current samples held fixed."""
         with torch.no_grad():
-            z_mean, z_logvar = self.z_encoder(torch.cat([x.flatten(1), one_hot_groups(d, self.n_domains)], 1))
-            u_mean, u_logvar = self.posterior(x)
-            z, u = reparameterize(z_mean, z_logvar), reparameterize(u_mean, u_logvar)
+            z, _, u, _ = self.sample_latents(x.flatten(1), d)
         bound = donsker_varadhan(self.statistics, z, u)
         self.statistics_optimizer.zero_grad(set_to_none=True)
         (-bound).backward()
