@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -43,25 +45,47 @@ def run_serial(cells: list[Cell], results_dir: Path, progress: bool = True,
             _report(bar, execute_cell(cell, results_dir), on_result)
 
 
-def _init_worker() -> None:
+#: How often a worker checks that the sweep that started it is still alive (seconds).
+PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Leave as soon as ``parent`` is gone (killed, even by SIGKILL): a worker whose sweep has died
+    must not go on writing records into its results folder. Records are written atomically, so the
+    cell it was running leaves nothing behind and is run again on resume."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
     # One BLAS/OpenMP thread per worker unless the cell asks otherwise (execute_cell sets torch's).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-sweep").start()
 
 
 def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None, progress: bool = True,
                   on_result: Callback | None = None, **_) -> None:
     jobs = jobs or os.cpu_count() or 1
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker) as pool, \
-            _bar(len(cells), f"sweep ({jobs} processes)", progress) as bar:
-        futures = {pool.submit(execute_cell, cell, str(results_dir)): cell for cell in cells}
-        for fut in as_completed(futures):
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # noqa: BLE001  (a worker died: report, keep going)
-                cell = futures[fut]
-                outcome = {"status": "crashed", "cell_id": cell.cell_id, "error": repr(exc), "path": None}
-            _report(bar, outcome, on_result)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                               initargs=(os.getpid(),))
+    try:
+        with _bar(len(cells), f"sweep ({jobs} processes)", progress) as bar:
+            futures = {pool.submit(execute_cell, cell, str(results_dir)): cell for cell in cells}
+            for fut in as_completed(futures):
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # noqa: BLE001  (a worker died: report, keep going)
+                    cell = futures[fut]
+                    outcome = {"status": "crashed", "cell_id": cell.cell_id, "error": repr(exc), "path": None}
+                _report(bar, outcome, on_result)
+    except BaseException:
+        # Interrupted (Ctrl-C, an error in a callback): start no further cell; the running ones end
+        # with this process (their workers exit with it, see _exit_with_parent).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, address: str | None = None,
