@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from baselines.fair_common import FairConfig, FairRepresentation, kl_to_standard_normal, one_hot_groups
-from benchmarks.contracts import Unsupported, register_method
+from benchmarks.contracts import Unsupported, batched, register_method
 from saub.dependence import StatisticsNetwork, donsker_varadhan, minibatch_total_correlation, mmd_dependence
 from saub.networks import make_decoder, make_encoder, mlp
 from saub.objective import reconstruction_nll, reparameterize
@@ -164,6 +164,17 @@ class StructuredFair(FairRepresentation):
         loss = sum(weights[k] * v for k, v in parts.items())
         self.step(loss)
         return {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
+
+    def _reconstruction(self, x: Tensor, d: Tensor) -> Tensor:
+        flat = x.flatten(1)
+        z_mean, _ = self.z_encoder(torch.cat([flat, one_hot_groups(d, self.n_domains)], 1))
+        return self.decoder(torch.cat([z_mean, self.posterior(flat)[0]], 1)).view_as(x)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, d: Tensor) -> Tensor:
+        """The mean of p(x | z, u) at the posterior means of q(z | x, a) and q(u | x)."""
+        self.nets.eval()
+        return batched(self._reconstruction, x, d)
 
     def logits(self, x: Tensor, d: Tensor) -> Tensor:
         raise Unsupported("the structured fair model has no classifier of its own (labels are unseen)")

@@ -39,11 +39,15 @@ UNSAFE_IN_FILENAME = re.compile(r'[/\\:*?"<>|]')
 
 @dataclass(frozen=True)
 class Row:
-    """One method row of an experiment: a label, a registered method, its overrides."""
+    """One method row of an experiment: a label, a registered method, its overrides; optionally its
+    own task and task arguments (over the experiment's task and the profile's arguments), for an
+    experiment whose rows span several tasks."""
 
     label: str
     method: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def resolved_overrides(self, profile_overrides: dict[str, Any]) -> dict[str, Any]:
         """The profile's method overrides that this row's method takes (a field of its config, so a
@@ -187,9 +191,16 @@ class Experiment:
             Cell(self.name, profile, row.label, row.method,
                  {**row.resolved_overrides(prof.method_overrides),
                   **selected.get((row.label, json.dumps(sweep, sort_keys=True)), {})},
-                 self.task, dict(prof.task_kwargs), s, sweep, prof.budget, prof.threads)
+                 row.task or self.task, {**prof.task_kwargs, **row.task_kwargs}, s, sweep, prof.budget,
+                 prof.threads)
             for row in self.rows for sweep in grid for s in seeds
         ]
+
+    def search_rows(self) -> list[Row]:
+        """The rows :attr:`search` tunes (each searched on its own; default: every row not in
+        ``search.fixed``). An experiment that builds its cells otherwise names them here, with their
+        tasks."""
+        return [row for row in self.rows if row.label not in self.search.fixed]
 
     def absent(self, profile: str) -> dict[str, str]:
         """Parts of the grid left out on this machine because their data (or weights) are not here:
@@ -429,6 +440,12 @@ class DataBoundExperiment(Experiment):
         """What is missing and where it belongs (the loader's missing-data error, or its text), or
         ``None`` when the data is here."""
         raise NotImplementedError
+
+    def search_rows(self) -> list[Row]:
+        """The rows :attr:`search` tunes (each searched on its own; default: every row not in
+        ``search.fixed``). An experiment that builds its cells otherwise names them here, with their
+        tasks."""
+        return [row for row in self.rows if row.label not in self.search.fixed]
 
     def absent(self, profile: str) -> dict[str, str]:
         why = self.missing_data()

@@ -8,7 +8,7 @@ import math
 from collections import defaultdict
 
 from benchmarks.diagnostics import ALIGNED_MAX_BALANCED_ACCURACY, COLLAPSE_MAX_ACTIVE_FRACTION, regime_flags
-from benchmarks.results_table import field_values
+from benchmarks.results_table import cell_group, field_values
 
 NOT_RECORDED = "not recorded (records predate the diagnostics)"
 
@@ -20,12 +20,6 @@ def _mean(values) -> float | None:
 
 def _f(v: float | None, digits: int = 2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
-
-
-def group_key(record: dict) -> tuple[str, str]:
-    """(row label, sweep values as sorted JSON) of a record."""
-    sweep = {k: v for k, v in record["cell"]["sweep"].items()}
-    return record["cell"]["label"], json.dumps(sweep, sort_keys=True)
 
 
 def sweep_text(sweep_json: str) -> str:
@@ -52,7 +46,7 @@ def flags_by_group(records: list[dict], headline: str | None) -> dict[tuple[str,
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         if r.get("status") == "done":
-            groups[group_key(r)].append(r)
+            groups[cell_group(r)].append(r)
     return {key: flags_text(recs, headline) for key, recs in groups.items()}
 
 
@@ -91,7 +85,7 @@ def regime_table(records: list[dict], headline: str | None, source_val: str = "s
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         if r.get("status") == "done":
-            groups[group_key(r)].append(r)
+            groups[cell_group(r)].append(r)
     rows = []
     for (label, sweep), recs in groups.items():
         diagnosed = [r for r in recs if r.get("diagnostics")]

@@ -12,12 +12,14 @@ value. The non-scalar fields (curves, artifacts, list- or dict-valued metrics, c
 read with the same keying by :func:`fields_by` (every seed's value) and :func:`first_by` (the lowest
 seed's, e.g. the artifact seed's figures); :func:`field_values` lists a field over records,
 :func:`protocol_value` is the one value all records state, :func:`present_labels` the rows that have
-records. A field is named by its path from the record's top, e.g. ``("curves", "gw")``. The frame
-is for a user's own analysis: ``saub-bench export EXPERIMENT --format csv|parquet`` writes it.
+records, :func:`cell_group` the (row, grid point) a record belongs to. A field is named by its path
+from the record's top, e.g. ``("curves", "gw")``. The frame is for a user's own analysis:
+``saub-bench export EXPERIMENT --format csv|parquet`` writes it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -67,6 +69,14 @@ def _key(cell: Mapping, sweep_key: str | object | None) -> Hashable:
     if sweep_key is ONLY_SWEEP:
         return cell["label"], next(iter(cell["sweep"].values()), None)
     return cell["label"], cell["sweep"][sweep_key]
+
+
+def cell_group(record: Mapping, drop: Iterable[str] = ()) -> tuple[str, str]:
+    """``(row label, sweep values as sorted JSON)`` of a record, leaving out the sweep keys in
+    ``drop`` (e.g. a search's trial): the key that groups a row's seeds at one grid point."""
+    cell, dropped = record["cell"], frozenset(drop)
+    sweep = {k: v for k, v in cell["sweep"].items() if k not in dropped}
+    return cell["label"], json.dumps(sweep, sort_keys=True)
 
 
 def fields_by(records: Iterable[Mapping], path: FieldPath, sweep_key: str | object | None = None) -> dict:

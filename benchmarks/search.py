@@ -49,6 +49,7 @@ from typing import Any
 from benchmarks.config import ConfigError
 from benchmarks.diagnostics import is_aligned, is_collapsed
 from benchmarks.registry import METHODS
+from benchmarks.results_table import cell_group
 from saub.seeding import derive_seed
 
 TRIAL = "search.trial"
@@ -203,7 +204,7 @@ def make_search_experiment(base):
         description = (f"Trials of {base.name}'s rows drawn from their search spaces; selection rule: "
                        f"{base.search.rule}.")
         task = base.task
-        rows = [row for row in base.rows if row.label not in base.search.fixed]
+        rows = base.search_rows()
         metrics = list(base.search.metrics)
         diagnostics = True
         checkpoint_metrics = list(base.checkpoint_metrics)
@@ -235,9 +236,9 @@ def make_search_experiment(base):
                     overrides = {**row.resolved_overrides(prof.method_overrides),
                                  **self.trial_overrides(row, trial)}
                     for sweep in grid:
-                        out.append(Cell(self.name, profile, row.label, row.method, overrides, self.task,
-                                        dict(prof.task_kwargs), 0, {**sweep, TRIAL: trial}, prof.budget,
-                                        prof.threads))
+                        out.append(Cell(self.name, profile, row.label, row.method, overrides,
+                                        row.task or self.task, {**prof.task_kwargs, **row.task_kwargs}, 0,
+                                        {**sweep, TRIAL: trial}, prof.budget, prof.threads))
             return out
 
         def make_task(self, cell):
@@ -264,9 +265,9 @@ def make_search_experiment(base):
 
 
 # ------------------------------------------------------------------ selection
-def base_sweep(cell: dict) -> str:
-    """The cell's sweep without the trial, as a sorted JSON key."""
-    return json.dumps({k: v for k, v in cell["sweep"].items() if k != TRIAL}, sort_keys=True)
+def trial_group(record: dict) -> tuple[str, str]:
+    """(row label, the cell's sweep without the trial as sorted JSON): the trials of one selection."""
+    return cell_group(record, drop=(TRIAL,))
 
 
 def _value(record: dict, key: str, higher_is_better: bool = True) -> float:
@@ -293,7 +294,7 @@ def select(records: list[dict], validation: str = "source_val_accuracy", higher_
     and ``oracle`` (higher is better) choices beside it (see the module docstring)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        groups.setdefault((r["cell"]["label"], base_sweep(r["cell"])), []).append(r)
+        groups.setdefault(trial_group(r), []).append(r)
     out = {}
     for key, recs in sorted(groups.items()):
         done = sorted((r for r in recs if r.get("status") == "done"), key=lambda r: r["cell"]["sweep"][TRIAL])
@@ -354,7 +355,7 @@ def write_selection(search_experiment, records: list[dict], profile: str) -> Pat
     """Write the chosen overrides of every (row, sweep) of the base experiment (JSON, committed)."""
     base = search_experiment.base_experiment
     chosen = select_for(search_experiment, records)
-    rows = {r.label: r for r in base.rows}
+    rows = {r.label: r for r in search_experiment.rows}
     entries = []
     for (label, sweep), sel in chosen.items():
         if sel["trial"] is None:

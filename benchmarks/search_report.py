@@ -7,7 +7,7 @@ import json
 import math
 
 from benchmarks.diagnostics import ALIGNED_MAX_BALANCED_ACCURACY, regime_flags
-from benchmarks.search import TRIAL, base_sweep, row_space, select_for
+from benchmarks.search import TRIAL, row_space, select_for, trial_group
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -68,7 +68,7 @@ def search_page(experiment, records: list[dict], profile: str):
     chosen = select_for(experiment, records)
     by_key: dict[tuple[str, str], dict[int, dict]] = {}
     for r in records:
-        by_key.setdefault((r["cell"]["label"], base_sweep(r["cell"])), {})[r["cell"]["sweep"][TRIAL]] = r
+        by_key.setdefault(trial_group(r), {})[r["cell"]["sweep"][TRIAL]] = r
     summary = []
     for (label, sweep), sel in chosen.items():
         trials = by_key[(label, sweep)]

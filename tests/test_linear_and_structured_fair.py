@@ -98,3 +98,23 @@ def test_the_dependence_penalty_lowers_the_estimated_dependence():
         final[lam] = float(np.mean(curves["dependence"][-50:]))
     assert final[0.0] > 0.3
     assert final[50.0] < 0.1 * final[0.0]
+
+
+def test_structured_fair_reconstruction_is_the_likelihoods_mean_at_the_posterior_means():
+    """reconstruct() returns μ with −log N(x; μ, I) = ½‖x − μ‖² + (D/2) log 2π, μ = p(x|z, u)'s mean
+    at z = E q(z|x, a), u = E q(u|x); batched evaluation (n > 1,024) equals one pass."""
+    from baselines.fair_common import one_hot_groups
+    from saub.objective import reconstruction_nll
+
+    torch.manual_seed(0)
+    method = _build("structured-fair", dependence="tc")
+    method.fit(_toy(128).without_labels(), Budget(steps=3, batch_size=64), seed=0)
+    test = _toy(1500, seed=1)
+    recon = method.reconstruct(test.x, test.d)
+    with torch.no_grad():
+        z_mean, _ = method.z_encoder(torch.cat([test.x, one_hot_groups(test.d, 2)], 1))
+        mean = method.decoder(torch.cat([z_mean, method.encoder(test.x)[0]], 1))
+        nll = reconstruction_nll(test.x, mean)
+    assert torch.allclose(recon, mean, atol=1e-6)
+    expected = 0.5 * ((test.x - recon) ** 2).sum(1) + 2 * np.log(2 * np.pi)
+    assert torch.allclose(nll, expected, atol=1e-4)

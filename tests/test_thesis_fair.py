@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from benchmarks.contracts import Budget
 from benchmarks.experiments import thesis_fair as tf
@@ -66,3 +67,51 @@ def test_claims_read_each_row_from_its_protocols_source():
     worse = [dict(r, metrics={**r["metrics"], "linear_deo": 0.5}) if "ours" in r["cell"]["label"] else r
              for r in records]
     assert EXPERIMENTS.get("thesis-fair").claims[0].check(worse)[0] == "contradicted"
+
+
+def test_search_tunes_lambda_2_of_each_variant_per_dataset_with_labels_hidden():
+    search = EXPERIMENTS.get("thesis-fair-search")
+    search.validate()
+    cells = search.cells("quick")
+    assert len(cells) == 3 * 2 * 8  # variants x datasets x trials, seed 0
+    base = {c.label: c for c in EXPERIMENTS.get("thesis-fair").cells("quick", seeds=[0])}
+    for cell in cells:
+        own = base[cell.label]
+        assert cell.task == own.task and cell.task_kwargs == {"labels_in_training": False}
+        assert cell.data_seed == own.data_seed  # the split the base grid's seed 0 trains on
+        trial = cell.sweep["search.trial"]
+        if trial == 0:  # the row's own configuration (the base grid may run a selected λ₂ instead)
+            assert cell.overrides == tf.BY_LABEL[cell.label.split("@")[0]].overrides
+        assert 1.0 <= cell.overrides["lambda_2"] <= 1000.0
+        others = {k: v for k, v in cell.overrides.items() if k != "lambda_2"}
+        assert others == {k: v for k, v in own.overrides.items() if k != "lambda_2"}
+    # each (estimator, dataset) draws its own trials
+    draws = {c.label: [x.overrides["lambda_2"] for x in cells if x.label == c.label] for c in cells}
+    assert len({tuple(v) for v in draws.values()}) == 6
+
+
+def test_the_grid_takes_the_selected_lambda_2_only_where_selected(tmp_path):
+    from benchmarks import search as sr
+
+    selected = tmp_path / "selected" / "thesis-fair_quick.json"
+    selected.parent.mkdir(parents=True)
+    entry = {"label": "ours-mmd@adult", "sweep": {}, "trial": 3, "overrides": {"lambda_2": 123.0},
+             "note": None}
+    selected.write_text(json.dumps({"experiment": "thesis-fair", "profile": "quick", "rule": "r",
+                                    "selected": [entry]}))
+    with sr.results_dir_for_selections(tmp_path):
+        cells = EXPERIMENTS.get("thesis-fair").cells("quick", seeds=[0])
+    lam = {c.label: c.overrides.get("lambda_2") for c in cells}
+    assert lam["ours-mmd@adult"] == 123.0
+    assert lam["ours-mmd@german"] == lam["ours-tc@adult"] == tf.STRUCTURED["lambda_2"]
+
+
+def test_a_search_trial_records_the_label_free_validation(monkeypatch):
+    monkeypatch.setenv("SAUB_DATA", str(real_data_dir("german/german.data")))
+    search = EXPERIMENTS.get("thesis-fair-search")
+    cell = next(c for c in search.cells("smoke")
+                if c.label == "ours-tc@german" and c.sweep["search.trial"] == 1)
+    record = search.run_cell(dataclasses.replace(cell, budget=Budget(steps=5, batch_size=64)))
+    assert record["protocol"]["source_labels_visible"] is False
+    assert 0.0 < record["metrics"]["test_recon_mse"] < 10.0
+    assert "balanced_accuracy" in record["diagnostics"]["final"]["alignment"]
