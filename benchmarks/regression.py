@@ -36,7 +36,8 @@ from benchmarks.stats import summarize
 from saub.semantic.base import CACHE_ENV as EMBEDDINGS_ENV
 
 GOLDEN_DIR = REPO_ROOT / "results" / "golden"
-SMOKE_EXPERIMENTS = ("fig3", "fig1", "table1", "table1-lenet", "fig4", "gwae-mnist", "fig7", "table2", "fig8")
+SMOKE_EXPERIMENTS = ("fig3", "fig1", "table1", "table1-lenet", "fig4", "gwae-mnist", "fig7", "table2", "fig8",
+                     "thesis-fair")
 TOL_FACTOR = 2.0
 ABS_FLOOR = 1e-6
 SPREAD_SEEDS = (0, 1, 2)
@@ -74,13 +75,19 @@ def environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def smoke_labels(name: str) -> list[str]:
+    """The labels of an experiment's smoke cells, in grid order: its rows', or those of the cells it
+    builds itself (thesis-fair: one per row, dataset and label setting)."""
+    return list(dict.fromkeys(c.label for c in EXPERIMENTS.get(name).cells("smoke", [0])))
+
+
 def run_smoke(name: str, results_dir: Path, seeds: list[int], rows: list[str] | None = None,
               env: dict[str, str] | None = None) -> list[dict]:
     """Seed ``seeds`` of the smoke profile, every row or only the rows labelled ``rows``; with
     ``env`` (a :data:`KERNEL_VARIANTS` entry) in fresh worker processes that start with it and
     with an empty embedding cache under ``results_dir``."""
     exp = EXPERIMENTS.get(name)
-    labels = [row.label for row in exp.rows]
+    labels = smoke_labels(name)
     unknown = sorted(set(rows or ()) - set(labels))
     if unknown:
         raise ValueError(f"{name} has no row {unknown}; its rows: {labels}")
@@ -133,6 +140,8 @@ def write_golden(name: str, rows: list[str] | None = None,
         by_key = _metrics_by_key(run_smoke(name, Path(tmp) / "native", list(SPREAD_SEEDS), rows))
         by_variant = {v: _metrics_by_key(run_smoke(name, Path(tmp) / v, [0], rows, env))
                       for v, env in variants.items()}
+    if not by_key:
+        raise RuntimeError(f"{name}: the smoke run gave no records, so there is nothing to compare against")
     cells = {}
     for key, per_seed in sorted(by_key.items()):
         cells[key] = {
@@ -162,6 +171,8 @@ def compare(name: str, records: list[dict]) -> list[str]:
     golden = json.loads(golden_path(name).read_text())["cells"]
     got = {cell_key(r): numeric_metrics(r) for r in records if r["cell"]["seed_index"] == 0}
     problems = [f"{key}: missing from the run" for key in golden if key not in got]
+    if not golden:
+        problems.append(f"{golden_path(name).name} has no cells: nothing is checked")
     for key, metrics in golden.items():
         for metric, g in metrics.items():
             value = got.get(key, {}).get(metric)

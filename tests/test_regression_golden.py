@@ -85,3 +85,20 @@ def test_kernel_variants_reach_the_workers_and_set_the_host_drift(golden_dir, tm
     assert entry["value"] == native["metrics"]["test_recon_mse"]
     assert entry["host_drift"] == pytest.approx(abs(rec["metrics"]["test_recon_mse"] - entry["value"]))
     assert golden["kernel_variants"] == {"sse41": env}
+
+
+def test_an_experiment_that_builds_its_own_cells_is_measured_not_skipped():
+    """thesis-fair has no ``rows`` (its cells span datasets and label settings): the regression
+    measures its cells' labels (its first golden file came out empty before this)."""
+    labels = regression.smoke_labels("thesis-fair")
+    assert {"ours-tc@german", "ferm@adult+y", "fcrl@german", "fcrl@german+y"} <= set(labels)
+    from benchmarks.registry import EXPERIMENTS
+
+    assert regression.smoke_labels("table1") == [r.label for r in EXPERIMENTS.get("table1").rows]
+
+
+def test_an_empty_golden_file_is_a_failure_not_a_pass(golden_dir):
+    golden_dir.mkdir()
+    regression.golden_path("toy-harness-golden").write_text(json.dumps({"cells": {}}))
+    assert regression.compare("toy-harness-golden", []) == ["toy-harness-golden_smoke.json has no cells: "
+                                                            "nothing is checked"]
