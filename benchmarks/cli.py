@@ -110,8 +110,31 @@ def cmd_run(args) -> int:
         print(f"left out, data absent: {part}\n{why}", file=sys.stderr)
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet)
+                  progress=not args.quiet, keep_models=args.keep_models)
     return finish(sweep_state(exp, args.profile, results, seeds))
+
+
+def cmd_evaluate(args) -> int:
+    """``evaluate EXPERIMENT --metrics ...``: new metrics from the saved models of finished cells
+    (:mod:`benchmarks.saved_models`), written into their records; nothing is retrained."""
+    from benchmarks.runner import record_path
+    from benchmarks.saved_models import evaluate_saved
+
+    exp = _experiment(args.experiment)
+    exp.profile(args.profile)
+    results = Path(args.results)
+    metrics = [m for part in args.metrics for m in part.split(",") if m]
+    state = sweep_state(exp, args.profile, results, parse_seeds(args.seeds))
+    if not state.done:
+        raise ConfigError(f"{exp.name}: no finished cells for profile {args.profile} in {results}")
+    out = evaluate_saved(exp, [(c, record_path(results, c)) for c in state.done], metrics)
+    for line in out["failed"]:
+        print(f"FAILED {line}", file=sys.stderr)
+    print(f"{exp.name} [{args.profile}]: {', '.join(metrics)} from saved models: evaluated "
+          f"{len(out['evaluated'])} of {len(state.done)} finished cells, failed {len(out['failed'])}, "
+          f"without a saved model {len(out['no_model'])}"
+          + (" (run them with --keep-models)" if out["no_model"] else ""))
+    return 1 if out["failed"] or not out["evaluated"] else 0
 
 
 def run_adhoc(exp, args, seeds, results: Path) -> int:
@@ -126,7 +149,7 @@ def run_adhoc(exp, args, seeds, results: Path) -> int:
           f"{len(todo)} of {len(cells)} cells to run -> {folder}")
     if todo:
         run_cells(todo, folder, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet)
+                  progress=not args.quiet, keep_models=args.keep_models)
     state = cells_state(cells, folder)
     if state.records:
         frame = results_frame(state.records)
@@ -284,7 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "to <results>/adhoc/")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="ad hoc: method.<knob>=, "
                    "task.<argument>= or budget.steps|batch_size= (repeatable, validated)")
+    p.add_argument("--keep-models", action="store_true", help="save each finished cell's trained model "
+                   "beside its record (<profile>/models/), for `evaluate`")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("evaluate", help="compute metrics from saved models (run --keep-models), no "
+                       "retraining")
+    common(p)
+    p.add_argument("--metrics", action="append", required=True, help="registered metrics, comma-separated "
+                   "or repeated")
+    p.add_argument("--seeds", default=None)
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("train", help="train one method on one task outside any experiment")
     p.add_argument("method")
     p.add_argument("task")

@@ -39,10 +39,10 @@ def _report(bar, outcome: dict[str, Any], on_result: Callback | None) -> None:
 
 
 def run_serial(cells: list[Cell], results_dir: Path, progress: bool = True,
-               on_result: Callback | None = None, **_) -> None:
+               on_result: Callback | None = None, keep_models: bool = False, **_) -> None:
     with _bar(len(cells), "sweep (serial)", progress) as bar:
         for cell in cells:
-            _report(bar, execute_cell(cell, results_dir), on_result)
+            _report(bar, execute_cell(cell, results_dir, keep_models=keep_models), on_result)
 
 
 #: How often a worker checks that the sweep that started it is still alive (seconds).
@@ -65,14 +65,15 @@ def _init_worker(parent: int) -> None:
 
 
 def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None, progress: bool = True,
-                  on_result: Callback | None = None, **_) -> None:
+                  on_result: Callback | None = None, keep_models: bool = False, **_) -> None:
     jobs = jobs or os.cpu_count() or 1
     ctx = mp.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                initargs=(os.getpid(),))
     try:
         with _bar(len(cells), f"sweep ({jobs} processes)", progress) as bar:
-            futures = {pool.submit(execute_cell, cell, str(results_dir)): cell for cell in cells}
+            futures = {pool.submit(execute_cell, cell, str(results_dir), None, keep_models): cell
+                       for cell in cells}
             for fut in as_completed(futures):
                 try:
                     outcome = fut.result()
@@ -89,7 +90,7 @@ def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None,
 
 
 def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, address: str | None = None,
-            progress: bool = True, on_result: Callback | None = None, **_) -> None:
+            progress: bool = True, on_result: Callback | None = None, keep_models: bool = False, **_) -> None:
     try:
         import ray
     except ImportError:
@@ -103,7 +104,7 @@ def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, addre
             ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(execute_cell)
     try:
-        pending = {remote.remote(cell, str(results_dir)): cell for cell in cells}
+        pending = {remote.remote(cell, str(results_dir), None, keep_models): cell for cell in cells}
         with _bar(len(cells), "sweep (ray)", progress) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -249,8 +250,10 @@ class Experiment:
         task_sweep, _ = cell.split_sweep()
         return TASKS.get(cell.task)(seed=cell.data_seed, **cell.task_kwargs, **task_sweep)
 
-    def run_cell(self, cell: Cell) -> dict[str, Any]:
-        """Train the row's method on the task and evaluate the metrics; returns the record body."""
+    def run_cell(self, cell: Cell, model_file: Path | None = None) -> dict[str, Any]:
+        """Train the row's method on the task and evaluate the metrics; returns the record body.
+        With ``model_file`` the trained method is saved there (:mod:`benchmarks.saved_models`) and
+        the body's ``model`` entry names it."""
         seed_everything(cell.model_seed)
         task = self.make_task(cell)
         entry = METHODS.get(cell.method)
@@ -306,6 +309,10 @@ class Experiment:
             }
             timing["checkpoints_s"] = checkpoint_time[0]
             timing["diagnostics_s"] = time.perf_counter() - tic
+        if model_file is not None:
+            from benchmarks.saved_models import save_model
+
+            out["model"] = save_model(method, model_file, cell, out["config"])
         return out
 
     def checkpoint_point(self, method, task: TaskData, seed: int) -> dict[str, float]:

@@ -14,6 +14,7 @@ from typing import Any
 from benchmarks.experiment import Cell, Experiment
 from benchmarks.records import CorruptRecordError, peak_memory_mb, provenance, read_record, write_record
 from benchmarks.registry import EXPERIMENTS
+from benchmarks.saved_models import model_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,12 +32,15 @@ def _non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
     return [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
 
 
-def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | None = None) -> dict[str, Any]:
+def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | None = None,
+                 keep_models: bool = False) -> dict[str, Any]:
     """Run ``cell`` and write its record (done or failed); returns ``{status, path, error}``.
 
     Runs in whichever process the executor chose; torch uses ``cell.threads`` threads so
     every executor computes the same numbers. ``experiment``: the registered one of that name by
     default (an unregistered one, e.g. ``saub-bench train``'s, runs in this process only).
+    ``keep_models``: save the trained method beside the record (:mod:`benchmarks.saved_models`);
+    an experiment whose cells train no registered method (its own ``run_cell``) says so instead.
     """
     import torch
 
@@ -45,8 +49,15 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
     start = time.perf_counter()
     body: dict[str, Any] = {"cell": cell.key(), "cell_id": cell.cell_id, "seed": cell.model_seed,
                             "data_seed": cell.data_seed}
+    path = record_path(Path(results_dir), cell)
     try:
-        result = experiment.run_cell(cell)
+        if keep_models and type(experiment).run_cell is Experiment.run_cell:
+            result = experiment.run_cell(cell, model_file=model_path(path, cell.cell_id))
+        else:
+            result = experiment.run_cell(cell)
+            if keep_models:
+                result["model"] = {"kept": False, "why": f"{experiment.name}'s cells train no registered "
+                                                         "method (the experiment runs its own cells)"}
         bad = _non_finite_metrics(result.get("metrics", {}))
         if bad:
             raise FloatingPointError(f"non-finite metrics: {', '.join(bad)}")
@@ -60,7 +71,7 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
     body["wall_time_s"] = time.perf_counter() - start
     body["peak_memory_mb"] = peak_memory_mb()
     body["provenance"] = provenance(cell.threads, body.pop("data_checksums", None))
-    path = write_record(record_path(Path(results_dir), cell), body)
+    path = write_record(path, body)
     return {"status": body["status"], "path": str(path), "error": body["error"], "cell_id": cell.cell_id}
 
 

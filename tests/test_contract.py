@@ -6,8 +6,19 @@ import pytest
 import torch
 
 from benchmarks.contracts import Budget, Split, TaskData, Unsupported
+from benchmarks.experiment import Cell
 from benchmarks.registry import METHODS, TASKS
+from benchmarks.saved_models import load_model, save_model
 from saub.seeding import seed_everything
+
+
+def _saved_and_loaded(method, name: str, folder):
+    """The method after a round trip through a saved-model file (:mod:`benchmarks.saved_models`)."""
+    cell = Cell("contract", "smoke", name, name, {}, "toy", {}, 0, {}, Budget(steps=3), 1)
+    entry = save_model(method, folder / f"{name}.pt", cell, {"name": name})
+    loaded, saved = load_model(folder / f"{name}.pt", entry["config_hash"])
+    assert saved["cell"] == cell.key()
+    return loaded
 
 
 def _needs_source_labels(name: str) -> bool:
@@ -24,7 +35,7 @@ def toy_task():
 
 
 @pytest.mark.parametrize("name", UNSUPERVISED)
-def test_method_contract(name, toy_task):
+def test_method_contract(name, toy_task, tmp_path):
     seed_everything(0)
     entry = METHODS.get(name)
     config = entry.resolve()
@@ -36,6 +47,8 @@ def test_method_contract(name, toy_task):
     assert z.shape[0] == len(toy_task.test) and torch.isfinite(z).all()
     # Deterministic representation: encoding twice gives the same numbers.
     assert torch.equal(z, method.encode(toy_task.test.x, toy_task.test.d))
+    # A saved model encodes exactly as the trained one (--keep-models, then evaluate)
+    assert torch.equal(z, _saved_and_loaded(method, name, tmp_path).encode(toy_task.test.x, toy_task.test.d))
     for capability, args in [("reconstruct", (toy_task.test.x, toy_task.test.d)),
                              ("translate", (toy_task.test.x[:4], 0, 1)),
                              ("predict", (toy_task.test.x, toy_task.test.d))]:
@@ -75,7 +88,7 @@ def _binary(task: TaskData) -> TaskData:
 
 
 @pytest.mark.parametrize("name", DOMAIN_ADAPTATION)
-def test_domain_adaptation_method_contract(name, digits_like_task, single_thread):
+def test_domain_adaptation_method_contract(name, digits_like_task, single_thread, tmp_path):
     """Methods with ``needs_source_labels`` train on source labels (y = -1 on target rows)."""
     task = digits_like_task
     entry = METHODS.get(name)
@@ -99,6 +112,7 @@ def test_domain_adaptation_method_contract(name, digits_like_task, single_thread
     z = method.encode(task.test.x, task.test.d)
     assert z.shape[0] == len(task.test) and z.dim() == 2 and torch.isfinite(z).all()
     assert torch.equal(z, method.encode(task.test.x, task.test.d))
+    assert torch.equal(z, _saved_and_loaded(method, name, tmp_path).encode(task.test.x, task.test.d))
     logits = method.predict(task.test.x, task.test.d)
     assert logits.shape == (len(task.test), task.n_classes) and torch.isfinite(logits).all()
     for capability, args in [("reconstruct", (task.test.x, task.test.d)),
