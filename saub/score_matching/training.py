@@ -156,14 +156,14 @@ class VariationalScoreMatching:
                 p.grad = None if g is None else g.detach()
             self.encoder_optimizer.step()
             self.decoder_optimizer.step()
-            return {"learning_loss": float(loss)}
+            return {"learning_loss": float(loss.detach())}
         batches = [x] * self.encoder_steps if encoder_batches is None else list(encoder_batches)
         if len(batches) != self.encoder_steps:
             raise ValueError(f"expected {self.encoder_steps} encoder batches, got {len(batches)}")
         for batch in batches:
             loss = self.inference_loss(batch)
             _descend(self.encoder_optimizer, loss)
-            log["inference_loss"] = float(loss)
+            log["inference_loss"] = float(loss.detach())
         if self.bilevel_steps:
             params = unroll_inference(
                 self.encoder, lambda enc: self.inference_loss(x, enc), self.bilevel_steps, self.bilevel_lr
@@ -176,5 +176,5 @@ class VariationalScoreMatching:
         else:
             loss = self.learning_loss(x)
             _descend(self.decoder_optimizer, loss)
-        log["learning_loss"] = float(loss)
+        log["learning_loss"] = float(loss.detach())
         return log
