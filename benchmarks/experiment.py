@@ -50,6 +50,11 @@ class Row:
     task: str | None = None
     task_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def task_and_arguments(self, task: str, profile_arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The task this row's cells run (its own, else the experiment's ``task``) and their arguments
+        (the profile's, then the row's own)."""
+        return self.task or task, {**profile_arguments, **self.task_kwargs}
+
     def resolved_overrides(self, profile_overrides: dict[str, Any]) -> dict[str, Any]:
         """The profile's method overrides that this row's method takes (a field of its config, so a
         family's options, e.g. the VAUB family's ``prior_steps``, reach only that family), then this
@@ -192,8 +197,7 @@ class Experiment:
             Cell(self.name, profile, row.label, row.method,
                  {**row.resolved_overrides(prof.method_overrides),
                   **selected.get((row.label, json.dumps(sweep, sort_keys=True)), {})},
-                 row.task or self.task, {**prof.task_kwargs, **row.task_kwargs}, s, sweep, prof.budget,
-                 prof.threads)
+                 *row.task_and_arguments(self.task, prof.task_kwargs), s, sweep, prof.budget, prof.threads)
             for row in self.rows for sweep in grid for s in seeds
         ]
 
@@ -447,12 +451,6 @@ class DataBoundExperiment(Experiment):
         """What is missing and where it belongs (the loader's missing-data error, or its text), or
         ``None`` when the data is here."""
         raise NotImplementedError
-
-    def search_rows(self) -> list[Row]:
-        """The rows :attr:`search` tunes (each searched on its own; default: every row not in
-        ``search.fixed``). An experiment that builds its cells otherwise names them here, with their
-        tasks."""
-        return [row for row in self.rows if row.label not in self.search.fixed]
 
     def absent(self, profile: str) -> dict[str, str]:
         why = self.missing_data()

@@ -148,6 +148,6 @@ def evaluate_saved(experiment: Experiment, cells_and_files: list[tuple[Cell, Pat
             "evaluated_by_commit": provenance(cell.threads)["git_commit"],
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
-        write_record(record_file, {k: v for k, v in record.items() if k not in ("schema", "digest")})
+        write_record(record_file, record)  # schema and digest are set anew
         out["evaluated"].append(cell.cell_id)
     return out

@@ -237,7 +237,7 @@ def make_search_experiment(base):
                                  **self.trial_overrides(row, trial)}
                     for sweep in grid:
                         out.append(Cell(self.name, profile, row.label, row.method, overrides,
-                                        row.task or self.task, {**prof.task_kwargs, **row.task_kwargs}, 0,
+                                        *row.task_and_arguments(self.task, prof.task_kwargs), 0,
                                         {**sweep, TRIAL: trial}, prof.budget, prof.threads))
             return out
 
