@@ -33,13 +33,12 @@ from torch import Tensor
 from baselines.fair_common import (
     FairConfig,
     FairRepresentation,
-    kl_to_standard_normal,
     labelled_cross_entropy,
     one_hot_groups,
 )
 from benchmarks.contracts import register_method
 from saub.networks import make_decoder, mlp
-from saub.objective import reconstruction_nll, reparameterize
+from saub.objective import kl_to_standard_normal, reconstruction_nll, reparameterize
 
 
 def pairwise_gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:

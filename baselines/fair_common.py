@@ -79,11 +79,6 @@ def labelled_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits[rows], y[rows])
 
 
-def kl_to_standard_normal(mean: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mean, diag exp(logvar)) || N(0, I)) per row: ½ Σ_k (μ² + σ² − log σ² − 1)."""
-    return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0).sum(1)
-
-
 def one_hot_groups(d: Tensor, n_groups: int) -> Tensor:
     return F.one_hot(d.long(), n_groups).float()
 

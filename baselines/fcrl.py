@@ -36,13 +36,12 @@ from torch import Tensor, nn
 from baselines.fair_common import (
     FairConfig,
     FairRepresentation,
-    kl_to_standard_normal,
     labelled_cross_entropy,
     one_hot_groups,
 )
 from benchmarks.contracts import register_method
 from saub.networks import mlp
-from saub.objective import reparameterize
+from saub.objective import kl_to_standard_normal, reparameterize
 
 EPS = 1e-8
 

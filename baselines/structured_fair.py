@@ -43,11 +43,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from baselines.fair_common import FairConfig, FairRepresentation, kl_to_standard_normal, one_hot_groups
+from baselines.fair_common import FairConfig, FairRepresentation, one_hot_groups
 from benchmarks.contracts import Unsupported, batched, register_method
 from saub.dependence import StatisticsNetwork, donsker_varadhan, minibatch_total_correlation, mmd_dependence
 from saub.networks import make_decoder, make_encoder, mlp
-from saub.objective import reconstruction_nll, reparameterize
+from saub.objective import kl_to_standard_normal, reconstruction_nll, reparameterize
 
 DEPENDENCE = ("mmd", "tc", "mine")
 
@@ -124,10 +124,14 @@ class StructuredFair(FairRepresentation):
             return minibatch_total_correlation(z, *z_post, u, *u_post)
         return donsker_varadhan(self.statistics, z, u)
 
+    def z_posterior(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, logvar) of q(z | x, a) for flat ``x`` and the protected attribute ``d``."""
+        return self.z_encoder(torch.cat([x, one_hot_groups(d, self.n_domains)], 1))
+
     def sample_latents(self, x: Tensor, d: Tensor):
         """``(z, (z_mean, z_logvar), u, (u_mean, u_logvar))``: one reparameterised draw from q(z|x, a)
         and q(u|x) with their posterior parameters."""
-        z_mean, z_logvar = self.z_encoder(torch.cat([x, one_hot_groups(d, self.n_domains)], 1))
+        z_mean, z_logvar = self.z_posterior(x, d)
         u_mean, u_logvar = self.posterior(x)
         return reparameterize(z_mean, z_logvar), (z_mean, z_logvar), reparameterize(u_mean, u_logvar), \
             (u_mean, u_logvar)
@@ -167,8 +171,7 @@ class StructuredFair(FairRepresentation):
 
     def _reconstruction(self, x: Tensor, d: Tensor) -> Tensor:
         flat = x.flatten(1)
-        z_mean, _ = self.z_encoder(torch.cat([flat, one_hot_groups(d, self.n_domains)], 1))
-        return self.decoder(torch.cat([z_mean, self.posterior(flat)[0]], 1)).view_as(x)
+        return self.decoder(torch.cat([self.z_posterior(flat, d)[0], self.posterior(flat)[0]], 1)).view_as(x)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, d: Tensor) -> Tensor:

@@ -30,6 +30,11 @@ def reparameterize(mean: Tensor, logvar: Tensor) -> Tensor:
     return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
 
 
+def kl_to_standard_normal(mean: Tensor, logvar: Tensor) -> Tensor:
+    """Closed-form D_KL[N(μ, diag σ²) || N(0, I)] = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²), ``[..., d_z]``."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
+
+
 def gaussian_entropy(logvar: Tensor) -> Tensor:
     """Entropy of N(μ, diag exp(logvar)) per row: ½ Σ_j (1 + ln 2π + logvar_j)."""
     return 0.5 * (1.0 + math.log(2 * math.pi) + logvar).sum(1)

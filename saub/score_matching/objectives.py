@@ -21,6 +21,7 @@ import math
 
 from torch import Tensor
 
+from saub.objective import kl_to_standard_normal
 from saub.score_matching.scores import (
     Decoder,
     Encoder,
@@ -35,11 +36,6 @@ from saub.score_matching.scores import (
 )
 
 KL_FORMS = ("closed", "mc")
-
-
-def kl_to_standard_normal(mean: Tensor, logvar: Tensor) -> Tensor:
-    """Closed-form D_KL[N(μ, diag σ²) || N(0, I)] = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²), ``[..., d_z]``."""
-    return 0.5 * (logvar.exp() + mean**2 - 1.0 - logvar).sum(-1)
 
 
 def _elbo_from_sample(ps: PosteriorSample, kl: str, log_prior: LogDensity | None) -> Tensor:
