@@ -199,7 +199,7 @@ class ADDA(Method):
         return curves
 
     def _encode(self, x: Tensor, d: Tensor) -> Tensor:
-        out = torch.empty(len(x), self.config.latent_dim)
+        out = torch.empty(len(x), self.config.latent_dim, device=x.device)
         src = d == 0
         if bool(src.any()):
             out[src] = self.source_encoder(x[src])[0]

@@ -165,7 +165,7 @@ class DANN(Method):
         f = self.features(torch.cat([xs, xt]))
         fs = f[: len(xs)]
         cls_loss = F.cross_entropy(self.label_predictor(fs), ys)
-        dom_target = torch.cat([torch.zeros(len(xs)), torch.ones(len(xt))])
+        dom_target = torch.cat([torch.zeros(len(xs), device=f.device), torch.ones(len(xt), device=f.device)])
         dom_logits = self.domain_classifier(grad_reverse(f, lam)).squeeze(1)
         dom_loss = F.binary_cross_entropy_with_logits(dom_logits, dom_target)
         return cls_loss, dom_loss

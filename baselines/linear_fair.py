@@ -85,7 +85,7 @@ class LinearSVM(Method):
     @staticmethod
     def raw_features(x: Tensor, d: Tensor) -> np.ndarray:
         """``[x, s]`` as float64."""
-        return np.concatenate([x.flatten(1).double().numpy(), d.double().numpy()[:, None]], 1)
+        return np.concatenate([x.flatten(1).double().cpu().numpy(), d.double().cpu().numpy()[:, None]], 1)
 
     def features(self, x: Tensor, d: Tensor) -> np.ndarray:
         """``[x, s]`` standardised by the training rows' mean and std."""
@@ -103,11 +103,11 @@ class LinearSVM(Method):
 
         labelled = require_labels(train, type(self).__name__) >= 0  # y = -1: an unlabelled row
         train = train.subset(torch.nonzero(labelled).squeeze(1))
-        y = train.y.numpy()
+        y = train.y.cpu().numpy()
         raw = self.raw_features(train.x, train.d)
         self.mean, self.std = raw.mean(0), np.maximum(raw.std(0), 1e-6)
         z = self.features(train.x, train.d)
-        self.fit_transform(z, y, train.d.numpy())
+        self.fit_transform(z, y, train.d.cpu().numpy())
         c = self.config
         search = GridSearchCV(LinearSVC(loss="squared_hinge", dual=False, max_iter=c.max_iter,
                                         random_state=seed),
@@ -117,10 +117,11 @@ class LinearSVM(Method):
         return {"cv_accuracy": [float(search.best_score_)], "C": [float(search.best_params_["C"])]}
 
     def encode(self, x: Tensor, d: Tensor) -> Tensor:
-        return torch.from_numpy(self.transform(self.features(x, d))).float()
+        return torch.from_numpy(self.transform(self.features(x, d))).float().to(x.device)
 
     def predict(self, x: Tensor, d: Tensor) -> Tensor:
-        f = torch.from_numpy(self.svm.decision_function(self.transform(self.features(x, d)))).float()
+        f = self.svm.decision_function(self.transform(self.features(x, d)))
+        f = torch.from_numpy(f).float().to(x.device)
         return torch.stack([-f / 2, f / 2], 1)
 
 

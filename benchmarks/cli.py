@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmarks.adhoc import TRAIN_BUDGET
 from benchmarks.config import ConfigError
+from benchmarks.devices import DEVICE_CHOICES, DEVICE_SPEC, profile_device, resolve_device
 from benchmarks.executors import EXECUTORS, run_cells
 from benchmarks.experiment import PROFILES
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
@@ -69,6 +70,22 @@ def _experiment(name: str):
     return exp
 
 
+def device_option(p) -> None:
+    p.add_argument("--device", default=None, help=f"{DEVICE_CHOICES} (default: the profile's; the paper "
+                   "profile takes a GPU when one is present, the others the CPU)")
+
+
+def cell_device(spec: str | None, profile: str | None, executor: str) -> str:
+    """The device cells run on, checked before anything runs (a missing GPU is an error here, not in
+    a worker). A Ray cluster's workers resolve ``auto`` themselves (their machines may have GPUs)."""
+    spec = spec or profile_device(profile)
+    if executor == "ray":
+        if not DEVICE_SPEC.match(spec.strip().lower()):
+            resolve_device(spec)  # the error naming the valid devices
+        return spec.strip().lower()
+    return str(resolve_device(spec))
+
+
 def check_jobs(jobs: int | None) -> None:
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be a positive number of workers, got {jobs}")
@@ -101,16 +118,17 @@ def cmd_run(args) -> int:
     seeds = parse_seeds(args.seeds)
     results = Path(args.results)
     check_writable(results)
+    device = cell_device(args.device, args.profile, args.executor)
     if args.rows or args.set:
-        return run_adhoc(exp, args, seeds, results)
+        return run_adhoc(exp, args, seeds, results, device)
     todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile, seeds))
-    print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run -> {results}")
+    print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run on {device} -> {results}")
     for part, why in exp.absent(args.profile).items():
         print(f"left out, data absent: {part}\n{why}", file=sys.stderr)
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet, keep_models=args.keep_models)
+                  progress=not args.quiet, keep_models=args.keep_models, device=device)
     return finish(sweep_state(exp, args.profile, results, seeds))
 
 
@@ -137,7 +155,7 @@ def cmd_evaluate(args) -> int:
     return 1 if out["failed"] or not out["evaluated"] else 0
 
 
-def run_adhoc(exp, args, seeds, results: Path) -> int:
+def run_adhoc(exp, args, seeds, results: Path, device: str) -> int:
     """``run --rows/--set`` (:mod:`benchmarks.adhoc`): changed cells, kept apart, their metrics printed."""
     from benchmarks.adhoc import adhoc_cells, adhoc_results_dir
     from benchmarks.results_table import results_frame
@@ -149,7 +167,7 @@ def run_adhoc(exp, args, seeds, results: Path) -> int:
           f"{len(todo)} of {len(cells)} cells to run -> {folder}")
     if todo:
         run_cells(todo, folder, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet, keep_models=args.keep_models)
+                  progress=not args.quiet, keep_models=args.keep_models, device=device)
     state = cells_state(cells, folder)
     if state.records:
         frame = results_frame(state.records)
@@ -167,13 +185,14 @@ def cmd_train(args) -> int:
 
     results = Path(args.results)
     check_writable(results)
+    device = cell_device(args.device, None, "serial")
     exp, cell, folder = single_model_run(args.method, args.task, args.set, args.seed, args.metric or [],
                                          args.diagnostics, results)
     print(f"train {args.method} on {args.task} (seed {args.seed}, {cell.budget.steps} steps, batch "
           f"{cell.budget.batch_size}{', ' + ', '.join(args.set) if args.set else ''}) -> {folder}")
     outcome = execute_cell(dataclasses.replace(cell, budget=dataclasses.replace(cell.budget,
                                                                                  progress=not args.quiet)),
-                           folder, experiment=exp)
+                           folder, experiment=exp, device=device)
     record = json.loads(Path(outcome["path"]).read_text())
     if outcome["status"] != "done":
         print(f"failed: {outcome['error']}\nrecord: {outcome['path']}")
@@ -203,12 +222,13 @@ def cmd_search(args) -> int:
     check_jobs(args.jobs)
     results = Path(args.results)
     check_writable(results)
+    device = cell_device(args.device, args.profile, args.executor)
     todo = [] if args.select_only else plan(exp, args.profile, results, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile))
     print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} trials to run -> {results}")
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet)
+                  progress=not args.quiet, device=device)
     state = sweep_state(exp, args.profile, results)
     for (label, sweep), sel in select_for(exp, state.records).items():
         print(f"  {label} {sweep}: trial {sel['trial']} (validation-only {sel['source_only_trial']}, "
@@ -307,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "to <results>/adhoc/")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="ad hoc: method.<knob>=, "
                    "task.<argument>= or budget.steps|batch_size= (repeatable, validated)")
+    device_option(p)
     p.add_argument("--keep-models", action="store_true", help="save each finished cell's trained model "
                    "beside its record (<profile>/models/), for `evaluate`")
     p.set_defaults(func=cmd_run)
@@ -328,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diagnostics", action="store_true", help="record the regime diagnostics")
     p.add_argument("--results", default=str(default_results_dir()), help="records go to <results>/train/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    device_option(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("search", help="hyper-parameter search of an experiment's rows, label-free selection")
     common(p)
@@ -337,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="rerun trials recorded as failed")
     p.add_argument("--select-only", action="store_true", help="run nothing; select from finished trials")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    device_option(p)
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("status", help="done / failed / missing cells of an experiment")
     common(p)

@@ -46,6 +46,11 @@ class Split:
     def without_labels(self) -> Split:
         return dataclasses.replace(self, y=None)
 
+    def to(self, device: torch.device) -> Split:
+        """The split with every field on ``device``."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Split(move(self.x), move(self.d), move(self.y), move(self.emb))
+
 
 @dataclass
 class TaskData:
@@ -61,6 +66,10 @@ class TaskData:
     protocol: dict[str, Any] = field(default_factory=dict)
     #: SHA-256 of every data file used (provenance).
     checksums: dict[str, str] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> TaskData:
+        """The task with both splits on ``device`` (tasks are built on the CPU)."""
+        return dataclasses.replace(self, train=self.train.to(device), test=self.test.to(device))
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,20 @@ class Method(ABC):
         self.input_shape = tuple(input_shape)
         self.n_domains = n_domains
         self.n_classes = n_classes
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device) -> Method:
+        """Move the method to ``device``: every module and tensor it holds as an attribute (in
+        place, so optimisers built in ``__init__`` keep their parameters); returns the method.
+        ``fit`` and ``encode`` then get inputs on that device and make new tensors there
+        (``device=x.device``); a method holding tensors elsewhere (in lists, say) extends this."""
+        self.device = torch.device(device)
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                value.to(self.device)
+            elif isinstance(value, torch.Tensor):
+                value.data = value.data.to(self.device)
+        return self
 
     @abstractmethod
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:

@@ -39,10 +39,11 @@ def _report(bar, outcome: dict[str, Any], on_result: Callback | None) -> None:
 
 
 def run_serial(cells: list[Cell], results_dir: Path, progress: bool = True,
-               on_result: Callback | None = None, keep_models: bool = False, **_) -> None:
+               on_result: Callback | None = None, keep_models: bool = False, device: str = "cpu",
+               **_) -> None:
     with _bar(len(cells), "sweep (serial)", progress) as bar:
         for cell in cells:
-            _report(bar, execute_cell(cell, results_dir, keep_models=keep_models), on_result)
+            _report(bar, execute_cell(cell, results_dir, keep_models=keep_models, device=device), on_result)
 
 
 #: How often a worker checks that the sweep that started it is still alive (seconds).
@@ -65,14 +66,16 @@ def _init_worker(parent: int) -> None:
 
 
 def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None, progress: bool = True,
-                  on_result: Callback | None = None, keep_models: bool = False, **_) -> None:
+                  on_result: Callback | None = None, keep_models: bool = False, device: str = "cpu",
+                  **_) -> None:
+    """``jobs`` worker processes on this machine; with a CUDA ``device`` they share that GPU."""
     jobs = jobs or os.cpu_count() or 1
     ctx = mp.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                initargs=(os.getpid(),))
     try:
         with _bar(len(cells), f"sweep ({jobs} processes)", progress) as bar:
-            futures = {pool.submit(execute_cell, cell, str(results_dir), None, keep_models): cell
+            futures = {pool.submit(execute_cell, cell, str(results_dir), None, keep_models, device): cell
                        for cell in cells}
             for fut in as_completed(futures):
                 try:
@@ -90,7 +93,11 @@ def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None,
 
 
 def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, address: str | None = None,
-            progress: bool = True, on_result: Callback | None = None, keep_models: bool = False, **_) -> None:
+            progress: bool = True, on_result: Callback | None = None, keep_models: bool = False,
+            device: str = "cpu", **_) -> None:
+    """Each cell a Ray task of one CPU, and of one GPU when the device is CUDA (``auto``: when the
+    cluster has GPUs), so a cluster schedules one cell per GPU; Ray then shows each task only its
+    own GPU, which the task sees as ``cuda:0``."""
     try:
         import ray
     except ImportError:
@@ -102,9 +109,12 @@ def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, addre
         else:
             os.environ.setdefault("OMP_NUM_THREADS", "1")  # local workers inherit the environment
             ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1)(execute_cell)
+    gpus = ray_gpus_per_cell(device, ray.cluster_resources())
+    remote = ray.remote(num_cpus=1, num_gpus=gpus)(execute_cell)
+    task_device = "cuda:0" if gpus else "cpu"
     try:
-        pending = {remote.remote(cell, str(results_dir), None, keep_models): cell for cell in cells}
+        pending = {remote.remote(cell, str(results_dir), None, keep_models, task_device): cell
+                   for cell in cells}
         with _bar(len(cells), "sweep (ray)", progress) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -118,6 +128,16 @@ def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, addre
     finally:
         if started:
             ray.shutdown()
+
+
+def ray_gpus_per_cell(device: str, cluster_resources: dict[str, float]) -> int:
+    """GPUs a Ray task requests for ``device``: 1 for CUDA, 1 for ``auto`` on a cluster with GPUs."""
+    if device.startswith("cuda"):
+        if not cluster_resources.get("GPU"):
+            raise RuntimeError(f"--device {device}: the Ray cluster has no GPU (its resources: "
+                               f"{', '.join(sorted(cluster_resources)) or 'none'})")
+        return 1
+    return 1 if device == "auto" and cluster_resources.get("GPU") else 0
 
 
 _RUNNERS = {"serial": run_serial, "processes": run_processes, "ray": run_ray}

@@ -27,6 +27,7 @@ import torch
 
 from benchmarks.config import ConfigError, config_to_dict
 from benchmarks.contracts import Budget, TaskData, Unsupported
+from benchmarks.devices import current_device
 from benchmarks.diagnostics import checkpoint_steps, loss_shares, representation_diagnostics
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.search import make_search_experiment, selected_overrides
@@ -256,14 +257,16 @@ class Experiment:
 
     def run_cell(self, cell: Cell, model_file: Path | None = None) -> dict[str, Any]:
         """Train the row's method on the task and evaluate the metrics; returns the record body.
+        Task and method live on :func:`benchmarks.devices.current_device` (the body's ``device``).
         With ``model_file`` the trained method is saved there (:mod:`benchmarks.saved_models`) and
         the body's ``model`` entry names it."""
         seed_everything(cell.model_seed)
-        task = self.make_task(cell)
+        device = current_device()
+        task = self.make_task(cell).to(device)
         entry = METHODS.get(cell.method)
         _, method_sweep = cell.split_sweep()
         config = entry.resolve({**cell.overrides, **method_sweep})
-        method = entry.build(config, task)
+        method = entry.build(config, task).to(device)
         start = time.perf_counter()
         # Source labels reach only methods that need them, and only where the task allows it
         # (domain adaptation: y = -1 on target rows); every other method trains label-free.
@@ -300,6 +303,7 @@ class Experiment:
             "artifacts": self.artifacts(method, task) if keep else {},
             "protocol": task.protocol,
             "data_checksums": task.checksums,
+            "device": str(device),
         }
         if self.diagnostics:
             tic = time.perf_counter()

@@ -102,15 +102,19 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def provenance(threads: int, data_checksums: dict[str, str] | None = None) -> dict[str, Any]:
+def provenance(threads: int, data_checksums: dict[str, str] | None = None,
+               device: str = "cpu") -> dict[str, Any]:
     """Where and with what a record was made (DESIGN.md, "Records").
 
     Same seed, same machine: identical records. Across machines whose CPUs take other vector
     kernels (``cpu_capability``: torch's dispatch level, e.g. AVX2 vs AVX512), float rounding
     differs and metrics can move in their third or fourth decimal (seen on two hosts of this
     project for the gwae-mnist VAE cells), so both the model and the dispatch level are kept.
+    ``device``: the one the cell ran on (``cpu``, ``cuda:0``), kept with its hardware's name.
     """
     import torch
+
+    from benchmarks.devices import device_name
 
     return {
         **_git_state(),
@@ -123,7 +127,8 @@ def provenance(threads: int, data_checksums: dict[str, str] | None = None) -> di
         "machine": platform.machine(),
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "device": "cpu",
+        "device": device,
+        "device_name": device_name(torch.device(device)),
         "threads": threads,
         "data_checksums": data_checksums or {},
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.devices import use_device
 from benchmarks.experiment import Cell, Experiment
 from benchmarks.records import CorruptRecordError, peak_memory_mb, provenance, read_record, write_record
 from benchmarks.registry import EXPERIMENTS
@@ -33,7 +34,7 @@ def _non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
 
 
 def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | None = None,
-                 keep_models: bool = False) -> dict[str, Any]:
+                 keep_models: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Run ``cell`` and write its record (done or failed); returns ``{status, path, error}``.
 
     Runs in whichever process the executor chose; torch uses ``cell.threads`` threads so
@@ -41,6 +42,9 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
     default (an unregistered one, e.g. ``saub-bench train``'s, runs in this process only).
     ``keep_models``: save the trained method beside the record (:mod:`benchmarks.saved_models`);
     an experiment whose cells train no registered method (its own ``run_cell``) says so instead.
+    ``device``: a spec of :func:`benchmarks.devices.resolve_device`, resolved in this process (so
+    ``auto`` means this worker's GPU); the record's provenance names the device the cell used (the
+    CPU for an experiment whose own ``run_cell`` places nothing on a device).
     """
     import torch
 
@@ -51,13 +55,8 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
                             "data_seed": cell.data_seed}
     path = record_path(Path(results_dir), cell)
     try:
-        if keep_models and type(experiment).run_cell is Experiment.run_cell:
-            result = experiment.run_cell(cell, model_file=model_path(path, cell.cell_id))
-        else:
-            result = experiment.run_cell(cell)
-            if keep_models:
-                result["model"] = {"kept": False, "why": f"{experiment.name}'s cells train no registered "
-                                                         "method (the experiment runs its own cells)"}
+        with use_device(device):
+            result = _run(experiment, cell, path, keep_models)
         bad = _non_finite_metrics(result.get("metrics", {}))
         if bad:
             raise FloatingPointError(f"non-finite metrics: {', '.join(bad)}")
@@ -70,9 +69,20 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
         body["traceback"] = traceback.format_exc(limit=8)
     body["wall_time_s"] = time.perf_counter() - start
     body["peak_memory_mb"] = peak_memory_mb()
-    body["provenance"] = provenance(cell.threads, body.pop("data_checksums", None))
+    body["provenance"] = provenance(cell.threads, body.pop("data_checksums", None), body.pop("device", "cpu"))
     path = write_record(path, body)
     return {"status": body["status"], "path": str(path), "error": body["error"], "cell_id": cell.cell_id}
+
+
+def _run(experiment: Experiment, cell: Cell, path: Path, keep_models: bool) -> dict[str, Any]:
+    """The cell's record body, with its trained method saved beside ``path`` when asked and possible."""
+    if keep_models and type(experiment).run_cell is Experiment.run_cell:
+        return experiment.run_cell(cell, model_file=model_path(path, cell.cell_id))
+    result = experiment.run_cell(cell)
+    if keep_models:
+        result["model"] = {"kept": False, "why": f"{experiment.name}'s cells train no registered "
+                                                 "method (the experiment runs its own cells)"}
+    return result
 
 
 @dataclass

@@ -333,7 +333,8 @@ class MultiDomainAutoencoder(nn.Module):
             raise ValueError("the encoders have no batch-normalised mean to calibrate")
         was_training = self.training
         self.eval()  # dropout (LeNet body) off, as at evaluation
-        stats = torch.zeros(self.n_domains, 2, self.latent_dim, dtype=next(self.parameters()).dtype)
+        stats = torch.zeros(self.n_domains, 2, self.latent_dim, dtype=next(self.parameters()).dtype,
+                            device=x.device)
         for dom in range(self.n_domains):
             xs = x[d == dom]
             if len(xs) == 0:

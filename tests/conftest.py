@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.contracts import Split, TaskData
+
 #: Shared fixtures of the data tests (``cache``: an empty $SAUB_DATA with loopback-only requests).
 pytest_plugins = ["tests.fixtures.data.helpers"]
 
@@ -44,3 +46,16 @@ os.environ.setdefault("SAUB_PLUGINS", "tests.harness_toys")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")])
 )
+
+
+@pytest.fixture(scope="module")
+def digits_like_task():
+    """20 random [1, 28, 28] images per domain; source labels 0..9, target rows -1 (unlabelled)."""
+    gen = torch.Generator().manual_seed(5)
+    n = 20
+    x = torch.rand(2 * n, 1, 28, 28, generator=gen)
+    d = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)])
+    y = torch.cat([torch.arange(n) % 10, torch.full((n,), -1)])
+    test = Split(x[::2].clone(), d[::2].clone(), (torch.arange(n) % 10).long())
+    return TaskData("digits-like", Split(x, d, y), test, (1, 28, 28), 2, 10,
+                    protocol={"source_labels_visible": True})

@@ -62,7 +62,7 @@ class ToyMethod(Method):
         if self.config.mode == "raise":
             raise RuntimeError("toy-harness method failed on purpose")
         dim = self.input_shape[0]
-        self.weight = torch.randn(dim, dim, dtype=train.x.dtype) * self.config.scale
+        self.weight = torch.randn(dim, dim, dtype=train.x.dtype, device=train.x.device) * self.config.scale
         return {"loss": torch.rand(budget.steps).tolist(), "other": torch.randn(budget.steps).tolist()}
 
     def encode(self, x, d):

@@ -65,19 +65,6 @@ def test_training_does_not_see_labels(toy_task):
     assert toy_task.train.without_labels().y is None
 
 
-@pytest.fixture(scope="module")
-def digits_like_task():
-    """20 random [1, 28, 28] images per domain; source labels 0..9, target rows -1 (unlabelled)."""
-    gen = torch.Generator().manual_seed(5)
-    n = 20
-    x = torch.rand(2 * n, 1, 28, 28, generator=gen)
-    d = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)])
-    y = torch.cat([torch.arange(n) % 10, torch.full((n,), -1)])
-    test = Split(x[::2].clone(), d[::2].clone(), (torch.arange(n) % 10).long())
-    return TaskData("digits-like", Split(x, d, y), test, (1, 28, 28), 2, 10,
-                    protocol={"source_labels_visible": True})
-
-
 def _binary(task: TaskData) -> TaskData:
     """The task as a two-class fairness task, every row labelled (alternating 0/1), for the classifiers
     that take two classes and need labels in both groups (linear SVM, FERM)."""

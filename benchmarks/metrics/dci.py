@@ -131,5 +131,5 @@ def dci_scores(z: np.ndarray, y: np.ndarray, seed: int) -> dict[str, float]:
 @register_metric("dci")
 def dci_metric(method, task: TaskData, seed: int) -> dict:
     """DCI of the encoded test images (posterior means) against ``task.test.y``, the factors."""
-    z = method.encode(task.test.x, task.test.d).numpy()
-    return dci_scores(z, task.test.y.numpy(), seed)
+    z = method.encode(task.test.x, task.test.d).cpu().numpy()
+    return dci_scores(z, task.test.y.cpu().numpy(), seed)

@@ -59,7 +59,7 @@ def train_classifier(z: Tensor, y: Tensor, n_classes: int, seed: int, n_layers: 
     gen = torch.Generator().manual_seed(derive_seed(seed, "posthoc-classifier"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "posthoc-init"))
-        clf = mlp(z.shape[1], hidden, n_classes, n_layers)
+        clf = mlp(z.shape[1], hidden, n_classes, n_layers).to(z.device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
     per_epoch = math.ceil(len(z) / batch_size)
     steps = max(epochs * per_epoch, min_steps)

@@ -112,8 +112,8 @@ def linear_predictions(z_train: Tensor, y_train: Tensor, z_test: Tensor, seed: i
 
     z_train, z_test = standardise(z_train.detach().double(), z_test.detach().double())
     clf = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
-    clf.fit(z_train.numpy(), y_train.long().numpy())
-    return torch.from_numpy(clf.predict(z_test.numpy()))
+    clf.fit(z_train.cpu().numpy(), y_train.long().cpu().numpy())
+    return torch.from_numpy(clf.predict(z_test.cpu().numpy())).to(z_test.device)
 
 
 def _labelled(split, task: TaskData, which: str):

@@ -99,7 +99,7 @@ def anomaly_scores(method, x: Tensor) -> Tensor:
 def ood_roc(id_scores: Tensor, ood_scores: Tensor) -> tuple[float, np.ndarray]:
     """AUROC of OoD-vs-ID and the ROC's TPR on :data:`ROC_GRID` (FPR), OoD the positive class."""
     y = np.r_[np.zeros(len(id_scores)), np.ones(len(ood_scores))]
-    s = torch.cat([id_scores, ood_scores]).double().numpy()
+    s = torch.cat([id_scores, ood_scores]).double().cpu().numpy()
     fpr, tpr, _ = roc_curve(y, s)
     return float(roc_auc_score(y, s)), np.interp(ROC_GRID, fpr, tpr)
 
@@ -120,8 +120,8 @@ def generated_pairs(method, n: int) -> tuple[Tensor, Tensor]:
 def distance_agreement(x: Tensor, z: Tensor) -> dict[str, float]:
     """Pearson, Spearman and relative isometry error of (d_X, d_Z) over all pairs i < j."""
     i, j = torch.triu_indices(len(x), len(x), offset=1)
-    dx = pairwise_distances(x, x)[i, j].double().numpy()
-    dz = pairwise_distances(z, z)[i, j].double().numpy()
+    dx = pairwise_distances(x, x)[i, j].double().cpu().numpy()
+    dz = pairwise_distances(z, z)[i, j].double().cpu().numpy()
     c_hat = float((dx * dz).sum() / max((dz * dz).sum(), 1e-300))
     return {"pearson": float(stats.pearsonr(dx, dz)[0]), "spearman": float(stats.spearmanr(dx, dz)[0]),
             "rel_error": float(np.abs(dx - c_hat * dz).mean() / dx.mean())}

@@ -23,7 +23,7 @@ def pair_distances(emb: Tensor, y: Tensor, metric: str) -> tuple[np.ndarray, np.
     dist = pairwise_distances(emb.double(), emb.double(), metric)
     i, j = torch.triu_indices(len(emb), len(emb), offset=1)
     y = torch.as_tensor(y)
-    return dist[i, j].numpy(), (y[i] != y[j]).numpy()
+    return dist[i, j].cpu().numpy(), (y[i] != y[j]).cpu().numpy()
 
 
 def within_between_auroc(emb: Tensor, y: Tensor, metric: str) -> float:

@@ -10,8 +10,8 @@ from benchmarks.registry import register_metric
 @register_metric("svc-auroc")
 def latent_svc_auroc(method, task: TaskData, seed: int) -> dict:
     """App. H.2: label separation in the shared latent space of the training points."""
-    z = method.encode(task.train.x, task.train.d).numpy()
-    out = svc_auroc(z, task.train.y.numpy(), seed=seed)
+    z = method.encode(task.train.x, task.train.d).cpu().numpy()
+    out = svc_auroc(z, task.train.y.cpu().numpy(), seed=seed)
     return {"auroc": out["auroc_mean"], "auroc_run_std": out["auroc_std"]}
 
 

@@ -56,17 +56,18 @@ class DigitAugment:
 
     def __call__(self, x: Tensor, gen: torch.Generator) -> Tensor:
         n, _, h, w = x.shape
-        grid = F.affine_grid(self.affine(n, gen), list(x.shape), align_corners=False)
+        grid = F.affine_grid(self.affine(n, gen).to(x.device), list(x.shape), align_corners=False)
         if self.elastic > 0:
-            coarse = torch.randn(n, 2, 4, 4, generator=gen) * self.elastic
+            coarse = torch.randn(n, 2, 4, 4, generator=gen).to(x.device) * self.elastic
             field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
             grid = grid + field.permute(0, 2, 3, 1)
         out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        dilate = torch.rand(n, generator=gen) < self.p_dilate
+        dilate = (torch.rand(n, generator=gen) < self.p_dilate).to(x.device)
         out = torch.where(dilate.view(n, 1, 1, 1), F.max_pool2d(out, 3, 1, 1), out)
-        blur = torch.rand(n, generator=gen) < self.p_blur
-        k = torch.tensor([1.0, 2.0, 1.0])
+        blur = (torch.rand(n, generator=gen) < self.p_blur).to(x.device)
+        k = torch.tensor([1.0, 2.0, 1.0], device=x.device)
         kernel = (torch.outer(k, k) / 16).view(1, 1, 3, 3).to(out.dtype)
         out = torch.where(blur.view(n, 1, 1, 1), F.conv2d(out, kernel, padding=1), out)
         sigma = self._uniform(n, 0.0, self.noise, gen).view(n, 1, 1, 1)
-        return (out + sigma * torch.randn(out.shape, generator=gen)).clamp(0.0, 1.0)
+        noise = sigma * torch.randn(out.shape, generator=gen)  # drawn on the host: same numbers everywhere
+        return (out + noise.to(x.device)).clamp(0.0, 1.0)

@@ -127,8 +127,8 @@ def cached_embed(
     if path.is_file():
         cached = torch.from_numpy(np.load(path))
         if cached.shape[0] == images.shape[0]:
-            return cached
-    arr = embed_batches(embedder, images, batch_size).float().numpy()
+            return cached.to(images.device)
+    arr = embed_batches(embedder, images, batch_size).float().cpu().numpy()
     atomic_save(path, lambda tmp: np.save(tmp, arr))
     meta = {
         "embedder": embedder.identity(),
@@ -141,4 +141,4 @@ def cached_embed(
         path.with_suffix(".json"),
         lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str)),
     )
-    return torch.from_numpy(arr)
+    return torch.from_numpy(arr).to(images.device)

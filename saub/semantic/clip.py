@@ -73,8 +73,8 @@ def clip_preprocess(images: Tensor, size: int = 224) -> Tensor:
     if x.shape[1] != 3:
         raise ValueError(f"images must have 1 or 3 channels, got {x.shape[1]}")
     x = center_crop(resize_short_side(x, size), size)
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -159,4 +159,4 @@ class ClipEmbedder(Embedder):
     @torch.no_grad()
     def embed(self, images: Tensor) -> Tensor:
         pixels = clip_preprocess(images, self.image_size)
-        return l2_normalise(self.model(pixel_values=pixels).image_embeds)
+        return l2_normalise(self.model.to(images.device)(pixel_values=pixels).image_embeds)

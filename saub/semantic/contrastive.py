@@ -159,7 +159,7 @@ class ContrastiveEmbedder(Embedder):
     def embed(self, images: Tensor) -> Tensor:
         if images.shape[-2:] != (28, 28):
             raise ValueError(f"{self.name} embeds 28 x 28 digits, got {tuple(images.shape[-2:])}")
-        return l2_normalise(self.encoder(images.float()))
+        return l2_normalise(self.encoder.to(images.device)(images.float()))
 
 
 def _model_path(settings: ContrastiveSettings, images: Tensor, context: dict | None, folder) -> Path:

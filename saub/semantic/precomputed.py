@@ -46,7 +46,7 @@ class PrecomputedEmbedder(Embedder):
         self._row = {k: i for i, k in enumerate(_row_keys(images))}
 
     def identity(self) -> dict:
-        digest = hashlib.sha256(self.table.numpy().tobytes()).hexdigest()[:16]
+        digest = hashlib.sha256(self.table.cpu().numpy().tobytes()).hexdigest()[:16]
         return {**super().identity(), "source": "precomputed", "table_sha256": digest}
 
     def embed(self, images: Tensor) -> Tensor:
@@ -57,7 +57,7 @@ class PrecomputedEmbedder(Embedder):
                 f"{self.name}: {len(missing)} of {len(images)} images are not among the images the "
                 f"precomputed embeddings were made from (first: row {missing[0]})"
             )
-        return self.table[[self._row[k] for k in keys]]
+        return self.table[[self._row[k] for k in keys]].to(images.device)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike], images: Sequence[Tensor]) -> PrecomputedEmbedder:
