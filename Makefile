@@ -10,7 +10,7 @@ export SAUB_DATA ?= $(abspath ../shared/data)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint bench demo figures report regression mutation golden clean-venv
+.PHONY: setup test lint bench demo figures report regression mutation golden gpu-smoke clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ figures report: $(STAMP)
 
 regression: $(STAMP)
 	$(BIN)/python -m pytest -q -m regression
+
+# Every CI experiment's smoke cells on a GPU, against the CPU goldens (any CUDA machine; GPU=cuda:1 picks
+# another GPU). Writes results/perf/gpu_smoke.json; without CUDA it stops at once with a clear error.
+GPU ?= cuda
+gpu-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_smoke --device $(GPU)
 
 # Break each method on purpose (benchmarks/mutation.py) and check that the regression fails every time.
 mutation: $(STAMP)

@@ -21,13 +21,21 @@ import sys
 from pathlib import Path
 
 from benchmarks.adhoc import TRAIN_BUDGET
+from benchmarks.checkpoints import CheckpointPolicy
 from benchmarks.config import ConfigError
-from benchmarks.devices import DEVICE_CHOICES, DEVICE_SPEC, profile_device, resolve_device
+from benchmarks.devices import DEVICE_CHOICES, DEVICE_SPEC, profile_device, resolve_device, use_device
 from benchmarks.executors import EXECUTORS, run_cells
 from benchmarks.experiment import PROFILES
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.report import REPORTS_DIR, write_report
-from benchmarks.runner import cells_state, default_results_dir, plan, plan_cells, sweep_state
+from benchmarks.runner import (
+    DEFAULT_CHECKPOINTS,
+    cells_state,
+    default_results_dir,
+    plan,
+    plan_cells,
+    sweep_state,
+)
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -86,6 +94,23 @@ def cell_device(spec: str | None, profile: str | None, executor: str) -> str:
     return str(resolve_device(spec))
 
 
+def checkpoint_options(p) -> None:
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="save a resumable cell's training state every STEPS steps")
+    p.add_argument("--checkpoint-minutes", type=float, default=None, metavar="M",
+                   help="... and every M minutes of training (default 10 without --checkpoint-every)")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep checkpoints after the records are written")
+
+
+def checkpoint_policy(args) -> CheckpointPolicy:
+    """The run's :class:`~benchmarks.checkpoints.CheckpointPolicy` (checked before anything runs)."""
+    minutes = args.checkpoint_minutes if args.checkpoint_minutes is not None else (
+        None if args.checkpoint_every is not None else DEFAULT_CHECKPOINTS.every_seconds / 60)
+    seconds = None if minutes is None else 60 * minutes
+    return CheckpointPolicy(args.checkpoint_every, seconds, args.keep_checkpoints)
+
+
 def check_jobs(jobs: int | None) -> None:
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be a positive number of workers, got {jobs}")
@@ -119,8 +144,9 @@ def cmd_run(args) -> int:
     results = Path(args.results)
     check_writable(results)
     device = cell_device(args.device, args.profile, args.executor)
+    checkpoints = checkpoint_policy(args)
     if args.rows or args.set:
-        return run_adhoc(exp, args, seeds, results, device)
+        return run_adhoc(exp, args, seeds, results, device, checkpoints)
     todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
     total = len(exp.cells(args.profile, seeds))
     print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run on {device} -> {results}")
@@ -128,7 +154,8 @@ def cmd_run(args) -> int:
         print(f"left out, data absent: {part}\n{why}", file=sys.stderr)
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet, keep_models=args.keep_models, device=device)
+                  progress=not args.quiet, keep_models=args.keep_models, device=device,
+                  checkpoints=checkpoints)
     return finish(sweep_state(exp, args.profile, results, seeds))
 
 
@@ -145,7 +172,8 @@ def cmd_evaluate(args) -> int:
     state = sweep_state(exp, args.profile, results, parse_seeds(args.seeds))
     if not state.done:
         raise ConfigError(f"{exp.name}: no finished cells for profile {args.profile} in {results}")
-    out = evaluate_saved(exp, [(c, record_path(results, c)) for c in state.done], metrics)
+    with use_device(cell_device(args.device, args.profile, "serial")):
+        out = evaluate_saved(exp, [(c, record_path(results, c)) for c in state.done], metrics)
     for line in out["failed"]:
         print(f"FAILED {line}", file=sys.stderr)
     print(f"{exp.name} [{args.profile}]: {', '.join(metrics)} from saved models: evaluated "
@@ -155,7 +183,7 @@ def cmd_evaluate(args) -> int:
     return 1 if out["failed"] or not out["evaluated"] else 0
 
 
-def run_adhoc(exp, args, seeds, results: Path, device: str) -> int:
+def run_adhoc(exp, args, seeds, results: Path, device: str, checkpoints: CheckpointPolicy) -> int:
     """``run --rows/--set`` (:mod:`benchmarks.adhoc`): changed cells, kept apart, their metrics printed."""
     from benchmarks.adhoc import adhoc_cells, adhoc_results_dir
     from benchmarks.results_table import results_frame
@@ -167,7 +195,8 @@ def run_adhoc(exp, args, seeds, results: Path, device: str) -> int:
           f"{len(todo)} of {len(cells)} cells to run -> {folder}")
     if todo:
         run_cells(todo, folder, executor=args.executor, jobs=args.jobs, address=args.address,
-                  progress=not args.quiet, keep_models=args.keep_models, device=device)
+                  progress=not args.quiet, keep_models=args.keep_models, device=device,
+                  checkpoints=checkpoints)
     state = cells_state(cells, folder)
     if state.records:
         frame = results_frame(state.records)
@@ -328,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="ad hoc: method.<knob>=, "
                    "task.<argument>= or budget.steps|batch_size= (repeatable, validated)")
     device_option(p)
+    checkpoint_options(p)
     p.add_argument("--keep-models", action="store_true", help="save each finished cell's trained model "
                    "beside its record (<profile>/models/), for `evaluate`")
     p.set_defaults(func=cmd_run)
@@ -337,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", action="append", required=True, help="registered metrics, comma-separated "
                    "or repeated")
     p.add_argument("--seeds", default=None)
+    device_option(p)
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("train", help="train one method on one task outside any experiment")
     p.add_argument("method")

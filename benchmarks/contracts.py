@@ -150,6 +150,37 @@ class Method(ABC):
         return {}
 
     # ------------------------------------------------------------- checkpoints within fit
+    #: Its training loop runs through :meth:`training_steps` (a killed cell resumes mid-training).
+    resumable: ClassVar[bool] = False
+
+    def resume_with(self, checkpoint, state: dict[str, Any] | None = None) -> None:
+        """Save training state into ``checkpoint`` (a :class:`benchmarks.checkpoints.CellCheckpoint`)
+        as :meth:`fit` goes, starting from its saved ``state`` when given; ``resume_with(None)`` stops."""
+        self._checkpoint, self._resume_state = checkpoint, state
+
+    def training_steps(self, budget: Budget, parts: dict[str, Any], batches=None, desc: str = "train"):
+        """The steps ``0 .. budget.steps - 1`` of a training loop, with a progress bar; after each,
+        :meth:`at_step`, and the training state of ``parts`` (objects with ``state_dict``, e.g.
+        networks, optimisers, a trainer) and of ``batches`` (a :class:`~benchmarks.checkpoints.
+        CountedBatches`) saved when the cell's checkpoint is due. With a saved state, the parts are
+        restored, the batches replayed, and the steps start where it stopped."""
+        from tqdm.auto import tqdm
+
+        from benchmarks.checkpoints import capture, restore
+
+        checkpoint, state = getattr(self, "_checkpoint", None), getattr(self, "_resume_state", None)
+        start = 0
+        if checkpoint is not None and state is not None:
+            restore(parts, batches, state)
+            start = checkpoint.resumed_from
+        steps = tqdm(range(start, budget.steps), initial=start, total=budget.steps, desc=desc, leave=False,
+                     disable=not budget.progress)
+        for step in steps:
+            yield step
+            self.at_step(step + 1)
+            if checkpoint is not None and step + 1 < budget.steps and checkpoint.due(step + 1):
+                checkpoint.save(step + 1, capture(parts, batches))
+
     def watch(self, steps, callback) -> None:
         """Ask :meth:`at_step` to call ``callback(self, step)`` after each training step in ``steps``
         (the harness's learning-curve checkpoints); ``watch((), None)`` stops watching."""

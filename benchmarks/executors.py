@@ -18,9 +18,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from benchmarks.checkpoints import CheckpointPolicy
 from benchmarks.config import _choice_error
 from benchmarks.experiment import Cell
-from benchmarks.runner import execute_cell
+from benchmarks.runner import DEFAULT_CHECKPOINTS, execute_cell
 
 EXECUTORS = ("serial", "processes", "ray")
 Callback = Callable[[dict[str, Any]], None]
@@ -40,10 +41,10 @@ def _report(bar, outcome: dict[str, Any], on_result: Callback | None) -> None:
 
 def run_serial(cells: list[Cell], results_dir: Path, progress: bool = True,
                on_result: Callback | None = None, keep_models: bool = False, device: str = "cpu",
-               **_) -> None:
+               checkpoints: CheckpointPolicy | None = DEFAULT_CHECKPOINTS, **_) -> None:
     with _bar(len(cells), "sweep (serial)", progress) as bar:
         for cell in cells:
-            _report(bar, execute_cell(cell, results_dir, keep_models=keep_models, device=device), on_result)
+            _report(bar, execute_cell(cell, results_dir, None, keep_models, device, checkpoints), on_result)
 
 
 #: How often a worker checks that the sweep that started it is still alive (seconds).
@@ -67,7 +68,7 @@ def _init_worker(parent: int) -> None:
 
 def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None, progress: bool = True,
                   on_result: Callback | None = None, keep_models: bool = False, device: str = "cpu",
-                  **_) -> None:
+                  checkpoints: CheckpointPolicy | None = DEFAULT_CHECKPOINTS, **_) -> None:
     """``jobs`` worker processes on this machine; with a CUDA ``device`` they share that GPU."""
     jobs = jobs or os.cpu_count() or 1
     ctx = mp.get_context("spawn")
@@ -75,8 +76,8 @@ def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None,
                                initargs=(os.getpid(),))
     try:
         with _bar(len(cells), f"sweep ({jobs} processes)", progress) as bar:
-            futures = {pool.submit(execute_cell, cell, str(results_dir), None, keep_models, device): cell
-                       for cell in cells}
+            arguments = (str(results_dir), None, keep_models, device, checkpoints)
+            futures = {pool.submit(execute_cell, cell, *arguments): cell for cell in cells}
             for fut in as_completed(futures):
                 try:
                     outcome = fut.result()
@@ -94,7 +95,7 @@ def run_processes(cells: list[Cell], results_dir: Path, jobs: int | None = None,
 
 def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, address: str | None = None,
             progress: bool = True, on_result: Callback | None = None, keep_models: bool = False,
-            device: str = "cpu", **_) -> None:
+            device: str = "cpu", checkpoints: CheckpointPolicy | None = DEFAULT_CHECKPOINTS, **_) -> None:
     """Each cell a Ray task of one CPU, and of one GPU when the device is CUDA (``auto``: when the
     cluster has GPUs), so a cluster schedules one cell per GPU; Ray then shows each task only its
     own GPU, which the task sees as ``cuda:0``."""
@@ -113,7 +114,7 @@ def run_ray(cells: list[Cell], results_dir: Path, jobs: int | None = None, addre
     remote = ray.remote(num_cpus=1, num_gpus=gpus)(execute_cell)
     task_device = "cuda:0" if gpus else "cpu"
     try:
-        pending = {remote.remote(cell, str(results_dir), None, keep_models, task_device): cell
+        pending = {remote.remote(cell, str(results_dir), None, keep_models, task_device, checkpoints): cell
                    for cell in cells}
         with _bar(len(cells), "sweep (ray)", progress) as bar:
             while pending:

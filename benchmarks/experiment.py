@@ -25,10 +25,12 @@ from typing import Any
 
 import torch
 
+from benchmarks.checkpoints import CellCheckpoint, CheckpointPolicy, code_digest
 from benchmarks.config import ConfigError, config_to_dict
 from benchmarks.contracts import Budget, TaskData, Unsupported
 from benchmarks.devices import current_device
 from benchmarks.diagnostics import checkpoint_steps, loss_shares, representation_diagnostics
+from benchmarks.records import config_hash
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.search import make_search_experiment, selected_overrides
 from saub.seeding import derive_seed, seed_everything
@@ -255,11 +257,14 @@ class Experiment:
         task_sweep, _ = cell.split_sweep()
         return TASKS.get(cell.task)(seed=cell.data_seed, **cell.task_kwargs, **task_sweep)
 
-    def run_cell(self, cell: Cell, model_file: Path | None = None) -> dict[str, Any]:
+    def run_cell(self, cell: Cell, model_file: Path | None = None, checkpoint_file: Path | None = None,
+                 checkpoints: CheckpointPolicy | None = None) -> dict[str, Any]:
         """Train the row's method on the task and evaluate the metrics; returns the record body.
         Task and method live on :func:`benchmarks.devices.current_device` (the body's ``device``).
         With ``model_file`` the trained method is saved there (:mod:`benchmarks.saved_models`) and
-        the body's ``model`` entry names it."""
+        the body's ``model`` entry names it. With ``checkpoint_file`` and ``checkpoints`` a resumable
+        method saves its training state there as it trains and resumes from it
+        (:mod:`benchmarks.checkpoints`; the body's ``resumed_from_step`` says from where)."""
         seed_everything(cell.model_seed)
         device = current_device()
         task = self.make_task(cell).to(device)
@@ -274,6 +279,13 @@ class Experiment:
                                                                              False)
         train = task.train if pass_labels else task.train.without_labels()
         learning_curve: dict[str, dict[str, float]] = {}
+        checkpoint = None
+        if checkpoint_file is not None and checkpoints is not None and entry.cls.resumable:
+            fingerprint = {"configuration": config_hash(cell.method, config_to_dict(config)),
+                           "code version": code_digest()}
+            checkpoint = CellCheckpoint(checkpoint_file, fingerprint, checkpoints)
+            method.resume_with(checkpoint, checkpoint.load())
+            learning_curve = checkpoint.harness.setdefault("learning_curve", {})
         checkpoint_time = [0.0]
         if self.diagnostics:
             def at_checkpoint(m, step: int) -> None:
@@ -285,6 +297,7 @@ class Experiment:
             method.watch(checkpoint_steps(cell.budget.steps), at_checkpoint)
         curves = method.fit(train, cell.budget, cell.model_seed)
         method.watch((), None)
+        method.resume_with(None)
         check_curves(curves, method.loss_weights())
         fitted = time.perf_counter()
         metrics: dict[str, Any] = {}
@@ -305,6 +318,8 @@ class Experiment:
             "data_checksums": task.checksums,
             "device": str(device),
         }
+        if checkpoint is not None and checkpoint.resumed_from is not None:
+            out["resumed_from_step"] = checkpoint.resumed_from
         if self.diagnostics:
             tic = time.perf_counter()
             final = representation_diagnostics(method, task, cell.model_seed)

@@ -34,6 +34,11 @@ def digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: v for k, v in body.items() if k != "digest"})).hexdigest()
 
 
+def config_hash(method: str, config: dict[str, Any]) -> str:
+    """A short hash of a method name and its resolved configuration (as recorded)."""
+    return digest({"method": method, "config": config})[:16]
+
+
 def write_record(path: Path, body: dict[str, Any]) -> Path:
     """Write ``body`` (plus schema and digest) to ``path`` atomically: temp file, fsync, rename."""
     path = Path(path)

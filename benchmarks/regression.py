@@ -82,10 +82,10 @@ def smoke_labels(name: str) -> list[str]:
 
 
 def run_smoke(name: str, results_dir: Path, seeds: list[int], rows: list[str] | None = None,
-              env: dict[str, str] | None = None) -> list[dict]:
-    """Seed ``seeds`` of the smoke profile, every row or only the rows labelled ``rows``; with
-    ``env`` (a :data:`KERNEL_VARIANTS` entry) in fresh worker processes that start with it and
-    with an empty embedding cache under ``results_dir``."""
+              env: dict[str, str] | None = None, device: str = "cpu") -> list[dict]:
+    """Seed ``seeds`` of the smoke profile, every row or only the rows labelled ``rows``, on
+    ``device``; with ``env`` (a :data:`KERNEL_VARIANTS` entry) in fresh worker processes that start
+    with it and with an empty embedding cache under ``results_dir``."""
     exp = EXPERIMENTS.get(name)
     labels = smoke_labels(name)
     unknown = sorted(set(rows or ()) - set(labels))
@@ -94,11 +94,11 @@ def run_smoke(name: str, results_dir: Path, seeds: list[int], rows: list[str] | 
     chosen = set(labels if rows is None else rows)
     cells = [c for c in exp.cells("smoke", seeds) if c.label in chosen]
     if env is None:
-        run_cells(cells, results_dir, executor="serial", progress=False)
+        run_cells(cells, results_dir, executor="serial", progress=False, device=device)
     else:  # a fresh semantic-space cache too: a variant retrains the substitute space, as a new host would
         with environment({**env, EMBEDDINGS_ENV: str(Path(results_dir) / "embeddings")}):
             run_cells(cells, results_dir, executor="processes", jobs=min(2, os.cpu_count() or 1),
-                      progress=False)
+                      progress=False, device=device)
     state = sweep_state(exp, "smoke", results_dir, seeds)
     incomplete = [c for c in state.missing + state.corrupt + state.failed if c.label in chosen]
     if incomplete:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.checkpoints import CheckpointPolicy, checkpoint_path
 from benchmarks.devices import use_device
 from benchmarks.experiment import Cell, Experiment
 from benchmarks.records import CorruptRecordError, peak_memory_mb, provenance, read_record, write_record
@@ -18,6 +19,8 @@ from benchmarks.registry import EXPERIMENTS
 from benchmarks.saved_models import model_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Checkpoints of a run that names none: every 10 minutes of a resumable method's training.
+DEFAULT_CHECKPOINTS = CheckpointPolicy()
 
 
 def default_results_dir() -> Path:
@@ -34,7 +37,8 @@ def _non_finite_metrics(metrics: dict[str, Any]) -> list[str]:
 
 
 def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | None = None,
-                 keep_models: bool = False, device: str = "cpu") -> dict[str, Any]:
+                 keep_models: bool = False, device: str = "cpu",
+                 checkpoints: CheckpointPolicy | None = DEFAULT_CHECKPOINTS) -> dict[str, Any]:
     """Run ``cell`` and write its record (done or failed); returns ``{status, path, error}``.
 
     Runs in whichever process the executor chose; torch uses ``cell.threads`` threads so
@@ -44,7 +48,9 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
     an experiment whose cells train no registered method (its own ``run_cell``) says so instead.
     ``device``: a spec of :func:`benchmarks.devices.resolve_device`, resolved in this process (so
     ``auto`` means this worker's GPU); the record's provenance names the device the cell used (the
-    CPU for an experiment whose own ``run_cell`` places nothing on a device).
+    CPU for an experiment whose own ``run_cell`` places nothing on a device). ``checkpoints``: when
+    a resumable method saves its training state (:mod:`benchmarks.checkpoints`; None: never); a
+    cell's checkpoint is removed once its record is written, unless the policy keeps it.
     """
     import torch
 
@@ -56,7 +62,7 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
     path = record_path(Path(results_dir), cell)
     try:
         with use_device(device):
-            result = _run(experiment, cell, path, keep_models)
+            result = _run(experiment, cell, path, keep_models, checkpoints)
         bad = _non_finite_metrics(result.get("metrics", {}))
         if bad:
             raise FloatingPointError(f"non-finite metrics: {', '.join(bad)}")
@@ -71,13 +77,20 @@ def execute_cell(cell: Cell, results_dir: str | Path, experiment: Experiment | N
     body["peak_memory_mb"] = peak_memory_mb()
     body["provenance"] = provenance(cell.threads, body.pop("data_checksums", None), body.pop("device", "cpu"))
     path = write_record(path, body)
+    if checkpoints is not None and not checkpoints.keep:
+        checkpoint_path(path, cell.cell_id).unlink(missing_ok=True)
     return {"status": body["status"], "path": str(path), "error": body["error"], "cell_id": cell.cell_id}
 
 
-def _run(experiment: Experiment, cell: Cell, path: Path, keep_models: bool) -> dict[str, Any]:
-    """The cell's record body, with its trained method saved beside ``path`` when asked and possible."""
-    if keep_models and type(experiment).run_cell is Experiment.run_cell:
-        return experiment.run_cell(cell, model_file=model_path(path, cell.cell_id))
+def _run(experiment: Experiment, cell: Cell, path: Path, keep_models: bool,
+         checkpoints: CheckpointPolicy | None) -> dict[str, Any]:
+    """The cell's record body, with its trained method saved beside ``path`` when asked and possible,
+    resumed from and checkpointed into its checkpoint file where the method is resumable."""
+    if type(experiment).run_cell is Experiment.run_cell:
+        model_file = model_path(path, cell.cell_id) if keep_models else None
+        checkpoint_file = checkpoint_path(path, cell.cell_id)
+        return experiment.run_cell(cell, model_file=model_file, checkpoint_file=checkpoint_file,
+                                   checkpoints=checkpoints)
     result = experiment.run_cell(cell)
     if keep_models:
         result["model"] = {"kept": False, "why": f"{experiment.name}'s cells train no registered "

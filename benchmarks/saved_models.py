@@ -31,8 +31,9 @@ import torch
 
 from benchmarks.config import ConfigError
 from benchmarks.contracts import Unsupported
+from benchmarks.devices import current_device
 from benchmarks.experiment import Cell, Experiment
-from benchmarks.records import digest, provenance, read_record, write_record
+from benchmarks.records import config_hash, provenance, read_record, write_record
 from benchmarks.registry import METRICS
 
 MODELS_DIR = "models"
@@ -41,11 +42,6 @@ MODELS_DIR = "models"
 def model_path(record_file: Path, cell_id: str) -> Path:
     """Where the model of the record at ``record_file`` lives."""
     return Path(record_file).parent / MODELS_DIR / f"{cell_id}.pt"
-
-
-def config_hash(method: str, config: dict[str, Any]) -> str:
-    """A short hash of a method name and its resolved configuration (as recorded)."""
-    return digest({"method": method, "config": config})[:16]
 
 
 def method_state(method: Any) -> dict[str, Any]:
@@ -105,7 +101,7 @@ def load_model(path: Path, expected_hash: str) -> tuple[Any, dict[str, Any]]:
     ``expected_hash`` (the record's), naming both."""
     if not Path(path).exists():
         raise FileNotFoundError(f"saved model {path} is missing")
-    saved = torch.load(path, weights_only=False)
+    saved = torch.load(path, weights_only=False, map_location="cpu")  # a GPU's model loads anywhere
     if saved.get("config_hash") != expected_hash:
         raise ConfigError(f"saved model {path} has configuration hash {saved.get('config_hash')!r}, its "
                           f"record {expected_hash!r}: it belongs to another configuration, not evaluated")
@@ -119,7 +115,8 @@ def load_model(path: Path, expected_hash: str) -> tuple[Any, dict[str, Any]]:
 def evaluate_saved(experiment: Experiment, cells_and_files: list[tuple[Cell, Path]],
                    metrics: list[str]) -> dict[str, list[str]]:
     """Compute ``metrics`` from the saved model of each (cell, record file) and write them into the
-    record; returns ``{"evaluated": [...], "no_model": [...], "failed": ["cell id: why", ...]}``."""
+    record; returns ``{"evaluated": [...], "no_model": [...], "failed": ["cell id: why", ...]}``.
+    Models and tasks go to :func:`benchmarks.devices.current_device`."""
     for name in metrics:
         METRICS.get(name)  # an unknown name lists the valid ones, before any model is loaded
     out: dict[str, list[str]] = {"evaluated": [], "no_model": [], "failed": []}
@@ -131,7 +128,7 @@ def evaluate_saved(experiment: Experiment, cells_and_files: list[tuple[Cell, Pat
             continue
         try:
             method, saved = load_model(Path(record_file).parent / kept["file"], kept["config_hash"])
-            task = experiment.make_task(cell)
+            method, task = method.to(current_device()), experiment.make_task(cell).to(current_device())
             values: dict[str, Any] = {}
             for name in metrics:
                 try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 
 import numpy as np
@@ -16,9 +17,13 @@ def derive_seed(*names: object) -> int:
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch; optionally force deterministic torch algorithms."""
+    """Seed Python, NumPy and torch (every device); optionally force deterministic torch algorithms
+    (on a GPU also cuBLAS's deterministic workspace, which must be set before cuBLAS starts, and no
+    cuDNN autotuning)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)

@@ -116,6 +116,18 @@ class AlternatingTrainer:
         )
         self.history: list[dict[str, float]] = []
 
+    def state_dict(self) -> dict:
+        """The optimisers' states and the training history (networks and prior hold their own)."""
+        return {"vae_opt": self.vae_opt.state_dict(),
+                "prior_opt": self.prior_opt.state_dict() if self.prior_opt is not None else None,
+                "history": list(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.vae_opt.load_state_dict(state["vae_opt"])
+        if self.prior_opt is not None:
+            self.prior_opt.load_state_dict(state["prior_opt"])
+        self.history = list(state["history"])
+
     def _check(self, name: str, value: Tensor) -> None:
         check_loss(name, value.item(), len(self.history))
 

@@ -137,12 +137,22 @@ class ToyVAUB(ToyExperiment):
                                  task_kwargs={"n_per_domain": 20, "n_test_per_domain": 10})}
 
 
+class ToyResumable(ToyExperiment):
+    """One long-ish SAUB cell (200 steps of tiny networks): kill it mid-training, resume it."""
+
+    name = "toy-harness-resumable"
+    rows = [Row("saub", "saub", {"prior_steps": 1, "hidden": 16, "score_hidden": 16})]
+    metrics = ["reconstruction-mse", "toy-harness-score"]
+    profiles = {"smoke": Profile(Budget(steps=200, batch_size=16), seeds=1,
+                                 task_kwargs={"n_per_domain": 20, "n_test_per_domain": 10})}
+
+
 if "toy-harness" not in METHODS._entries:
     register_method("toy-harness", ToyMethod, "toy method for harness tests")
     register_method("toy-harness-diverge", PoisonableSAUB, "saub with optionally poisoned inputs",
                     prior="score", encoder_gradient="sfs")
     METRICS.add("toy-harness-score", toy_score)
-    for _cls in (ToyGrid, ToySlow, ToyVAUB):
+    for _cls in (ToyGrid, ToySlow, ToyVAUB, ToyResumable):
         register_experiment(_cls)
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from benchmarks.checkpoints import CountedBatches
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
 from benchmarks.sampling import balanced_batches
 from benchmarks.search import Choice, LogUniform
@@ -128,6 +128,7 @@ class VAUBFamily(Method):
     """A multi-domain VAE trained by Alg. 1 with the configured prior and GW option."""
 
     config_class = VAUBConfig
+    resumable = True
 
     @classmethod
     def search_space(cls, config: VAUBConfig) -> dict:
@@ -193,10 +194,11 @@ class VAUBFamily(Method):
                                  "(benchmarks.semantic.attach_embeddings)")
             train = embed_split(train, build_embedder(c.semantic))
         gen = torch.Generator().manual_seed(seed)
-        batches = (Batch(b.x, b.d, b.emb) for b in balanced_batches(train, budget.batch_size, gen))
-        for step in tqdm(range(budget.steps), desc="train", leave=False, disable=not budget.progress):
+        batches = CountedBatches(Batch(b.x, b.d, b.emb)
+                                 for b in balanced_batches(train, budget.batch_size, gen))
+        parts = {"model": self.model, "prior": self.prior, "trainer": trainer}
+        for _ in self.training_steps(budget, parts, batches):
             trainer.train_step(batches)
-            self.at_step(step + 1)
         self.finish_fit(train)
         keys = trainer.history[0].keys() if trainer.history else []
         return {k: [h[k] for h in trainer.history] for k in keys}
