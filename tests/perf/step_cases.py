@@ -3,10 +3,10 @@
 A :class:`StepCase` holds two independent copies (``copy.deepcopy``, optimisers included) of one
 freshly built method (same initial weights): ``method_step`` drives the harness copy as its ``fit``
 does (the method's own step function and batch sampler), ``bare_step`` drives the other copy with
-the bare step on the same
-batches, drawn in advance. Both return the step's loss. ``make bench`` times them in interleaved
-pairs (:func:`tests.perf.timing.paired_call_times`); ``tests/perf/test_step_equality.py`` checks
-that, from one RNG seed, they compute the same loss and parameters.
+the bare step on the same batches, drawn in advance. Both return the step's loss. ``make bench``
+times them in interleaved pairs (:func:`tests.perf.timing.paired_call_times`);
+``tests/perf/test_step_equality.py`` checks that, from one RNG seed, they compute the same loss
+and parameters.
 
 The data are random (uniform in [0, 1]): sizes, not values, decide a step's cost. Shapes: 784-d
 vectors (a flattened 28x28 digit, so MLP encoders) in two domains for the VAUB family and domain
