@@ -169,7 +169,7 @@ def _kl_standard_normal(mean: Tensor, logvar: Tensor) -> Tensor:
     return (0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)).mean()
 
 
-def _adam_step(opt, loss: Tensor) -> Tensor:
+def _optimizer_step(opt, loss: Tensor) -> Tensor:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -189,7 +189,7 @@ def fcrl_step(method, batches) -> Tensor:
     same = (d[:, None] == d[None, :]).float()
     mi = (torch.log(scores.diagonal() + 1e-8) - torch.log((scores * same).sum(1) / same.sum(1) + 1e-8)).mean()
     loss = pred + c.effective_beta * _kl_standard_normal(mean, logvar) - c.lambda_ * mi
-    return _adam_step(method.optimizer, loss)
+    return _optimizer_step(method.optimizer, loss)
 
 
 def cvib_step(method, batches) -> Tensor:
@@ -204,7 +204,7 @@ def cvib_step(method, batches) -> Tensor:
     pairwise = (0.5 * (logvar[None, :, :] - logvar[:, None, :] + ratio - 1.0).sum(-1)).mean()
     loss = ((1 + c.lambda_) * rec + c.beta * _kl_standard_normal(mean, logvar)
             + c.lambda_ * pairwise + c.alpha * F.cross_entropy(method.predictor(z), y))
-    return _adam_step(method.optimizer, loss)
+    return _optimizer_step(method.optimizer, loss)
 
 
 def _dp_objective(h: Tensor, a: Tensor) -> Tensor:
@@ -219,9 +219,61 @@ def laftr_step(method, batches) -> Tensor:
     method.adversary.train()
     with torch.no_grad():
         z = method.encoder(x)[0]
-    _adam_step(method.adv_optimizer, -c.gamma * _dp_objective(method.adversary(z).squeeze(1), d))
+    _optimizer_step(method.adv_optimizer, -c.gamma * _dp_objective(method.adversary(z).squeeze(1), d))
     z = method.encoder(x)[0]
     recon = method.decoder(torch.cat([z, F.one_hot(d, method.n_domains).float()], 1))
     loss = (F.cross_entropy(method.classifier(z), y) + c.alpha * (recon - x).pow(2).sum(1).mean()
             + c.gamma * _dp_objective(method.adversary(z).squeeze(1), d))
-    return _adam_step(method.optimizer, loss)
+    return _optimizer_step(method.optimizer, loss)
+
+
+# --- GWAE (Nakagawa et al. 2023, eq. 13; App. B.3's critic with gradient penalty) ------------
+
+def _pair_distances(a: Tensor) -> Tensor:
+    a = a.flatten(1)
+    return torch.cdist(a, a, compute_mode="donot_use_mm_for_euclid_dist") / math.sqrt(2.0)
+
+
+def _decode(method, z: Tensor) -> Tensor:
+    out = method.decoder(z)
+    return torch.sigmoid(out) if method.config.decoder_output == "sigmoid" else out
+
+
+def gwae_step(method, batches) -> Tensor:
+    """L_GW + λ_W L_W + λ_D L_D − λ_H R_H (RMSProp), then ``critic_steps`` critic steps on
+    −L_D + λ_GP (GP + drift), each on fresh detached pairs of the same batch; returns the main loss."""
+    from torch.nn.utils import parametrize
+
+    c = method.config
+    (x,) = next(batches)
+    method.main.train()
+    method.critic.train()
+    with parametrize.cached():
+        mean, logvar = method.encoder(x)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        z_s = method.prior.sample(x.shape[0])
+        x_s = _decode(method, z_s)
+        scale = method.log_c.exp() / z_s.std(dim=0).mean().clamp_min(1e-8)
+        gw = (_pair_distances(x_s) - scale * _pair_distances(z_s)).abs().pow(c.rho).mean()
+        rec = 0.5 * (x - _decode(method, z)).pow(2).sum(1).mean()
+        gap = method.critic(x, z).mean() - method.critic(x_s, z_s).mean()
+        entropy = (0.5 * (1.0 + LOG_2PI + logvar).sum(1)).mean()
+        loss = gw + c.lambda_w * rec + c.lambda_d * gap - c.lambda_h * entropy
+    _optimizer_step(method.main_optimizer, loss)
+    for _ in range(c.critic_steps):
+        with torch.no_grad():
+            mean, logvar = method.encoder(x)
+            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+            z_s = method.prior.sample(x.shape[0])
+            x_s = _decode(method, z_s)
+        with parametrize.cached():
+            f_q, f_p = method.critic(x, z), method.critic(x_s, z_s)
+            t = torch.rand(x.shape[0])[:, None]
+            x_hat = (t * x + (1.0 - t) * x_s).requires_grad_(True)
+            z_hat = (t * z + (1.0 - t) * z_s).requires_grad_(True)
+            gx, gz = torch.autograd.grad(method.critic(x_hat, z_hat).sum(), [x_hat, z_hat], create_graph=True)
+            gp = (torch.sqrt(gx.pow(2).sum(1) + gz.pow(2).sum(1)) - 1.0).pow(2).mean()
+        gap = f_q.mean() - f_p.mean()
+        drift = f_q.pow(2).mean() + f_p.pow(2).mean()
+        _optimizer_step(method.critic_optimizer, -gap + c.lambda_gp * (gp + c.critic_drift * drift))
+    return loss.detach()

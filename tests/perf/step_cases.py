@@ -29,6 +29,7 @@ from baselines.fair_common import shuffled_batches
 from benchmarks.contracts import Split
 from benchmarks.methods.vaub_family import training_batches
 from benchmarks.registry import METHODS
+from benchmarks.sampling import balanced_batches
 from tests.perf import bare_steps
 from tests.perf.bare_steps import OFF, Sections
 
@@ -51,6 +52,8 @@ VAUB_CASES = {
     "lsgm": ("lsgm", {}),
 }
 DA_CASES = {"dann": ("dann", {}), "adda (stage 2)": ("adda", {})}
+#: GWAE on the same input, the table1 row's latent and network width.
+GWAE_CASES = {"gwae (np)": ("gwae", {"latent_dim": 16, "hidden": 256})}
 FAIR_CASES = {"fcrl": ("fcrl", {}), "cvib": ("cvib", {}), "laftr-dp": ("laftr-dp", {})}
 
 
@@ -198,6 +201,22 @@ def fair_case(name: str) -> StepCase:
     )
 
 
+def gwae_case(name: str = "gwae (np)") -> StepCase:
+    registry_name, overrides = GWAE_CASES[name]
+    split = toy_split(784, ROWS_PER_DOMAIN)
+    method = _build(registry_name, overrides, split, 2, None)
+    bare = copy.deepcopy(method)
+    batches = balanced_batches(split, BATCH, torch.Generator().manual_seed(SEED))
+    bare_batches = _cycle((b.x,) for b in balanced_batches(split, BATCH, torch.Generator().manual_seed(SEED)))
+    return StepCase(
+        name, "GWAE", registry_name, overrides,
+        method_step=lambda: method.train_step(next(batches).x)["loss"],
+        bare_step=lambda: bare_steps.gwae_step(bare, bare_batches),
+        method_modules=[method.main, method.critic, nn.ParameterDict({"log_c": method.log_c})],
+        bare_modules=[bare.main, bare.critic, nn.ParameterDict({"log_c": bare.log_c})],
+    )
+
+
 def build_case(name: str) -> StepCase:
     if name in VAUB_CASES:
         return vaub_case(name)
@@ -205,7 +224,9 @@ def build_case(name: str) -> StepCase:
         return dann_case(name)
     if name in DA_CASES:
         return adda_case(name)
+    if name in GWAE_CASES:
+        return gwae_case(name)
     return fair_case(name)
 
 
-CASES = [*VAUB_CASES, *DA_CASES, *FAIR_CASES]
+CASES = [*VAUB_CASES, *DA_CASES, *GWAE_CASES, *FAIR_CASES]
