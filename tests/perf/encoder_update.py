@@ -37,6 +37,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,8 @@ LATENT = 256
 BATCH = 256
 INPUT_DIM = 784
 ENCODER_HIDDEN = 512
-THREADS = int(os.environ.get("SAUB_BENCH_THREADS", "2"))
+#: Torch threads (``SAUB_BENCH_THREADS``; default 1, as the harness trains every cell).
+THREADS = int(os.environ.get("SAUB_BENCH_THREADS", "1"))
 SEED = 0
 
 #: Score networks benchmarked (ScoreNetwork options). ``authors``: the authors' score model of their
@@ -72,9 +74,9 @@ LATENTS = {"authors": 100}
 PRIOR_OPTIONS = {"authors": {"n_levels": 100, "sfs_level": 30, "sfs_perturb": False, "sfs_shrink": 0.05}}
 GRADIENTS = ("sfs", "lsgm", "lsgm_frozen")
 #: pytest-benchmark ``pedantic`` settings per size: (warm-up rounds, rounds).
-ROUNDS = {"mlp512": (5, 60), "resnet": (3, 30), "authors": (5, 60)}
+ROUNDS = {"mlp512": (3, 20), "resnet": (2, 10), "authors": (3, 30)}
 #: Interleaved SFS/LSGM update pairs per size, for a ratio robust to a drifting machine load.
-PAIRS = {"mlp512": 40, "resnet": 20, "authors": 40}
+PAIRS = {"mlp512": 20, "resnet": 10, "authors": 40}
 #: Pinned glibc mmap threshold of the peak-RSS subprocess.
 MMAP_THRESHOLD = 65536
 
@@ -153,6 +155,46 @@ def paired_times(
     return paired_call_times(lambda: encoder_update(reference), lambda: encoder_update(other), pairs, warmup)
 
 
+@contextlib.contextmanager
+def saved_bytes_by_region(regions: dict[str, nn.Module], own: Iterable[torch.Tensor],
+                          default: str = "objective"):
+    """Count the bytes autograd saves for backward inside the block, by unique storage.
+
+    Yields a dict: region name -> bytes saved inside that module's forward (``default`` outside every
+    region), plus ``parameters``: storages of ``own`` tensors (parameters, buffers), which exist
+    whether or not a graph is built. A storage saved twice (e.g. by two ops) counts once, where it
+    was first saved. Filled when the block exits.
+    """
+    own_ptrs = {t.untyped_storage().data_ptr() for t in own}
+    stack = [default]
+    sizes = dict.fromkeys([*regions, default, "parameters"], 0)
+    seen: set[tuple[int, int]] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes())
+        if key not in seen:
+            seen.add(key)
+            sizes["parameters" if key[0] in own_ptrs else stack[-1]] += key[1]
+        return t
+
+    def enter(name):
+        return lambda module, args: stack.append(name)
+
+    def leave(module, args, out):
+        stack.pop()
+
+    handles = []
+    for name, module in regions.items():
+        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            yield sizes
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def saved_tensor_bytes(s: Setup) -> dict[str, int]:
     """Bytes saved for backward during one update, by unique storage and by who saved them.
 
@@ -162,35 +204,9 @@ def saved_tensor_bytes(s: Setup) -> dict[str, int]:
     buffers, which exist regardless of the graph; not activation memory) and ``activations``
     (the sum of the first three).
     """
-    own = {p.untyped_storage().data_ptr() for m in (s.encoder, s.prior)
-           for p in [*m.parameters(), *m.buffers()]}
-    region = ["objective"]
-    sizes = dict.fromkeys(("encoder", "score_net", "objective", "parameters"), 0)
-    seen: set[tuple[int, int]] = set()
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        key = (storage.data_ptr(), storage.nbytes())
-        if key not in seen:
-            seen.add(key)
-            sizes["parameters" if key[0] in own else region[-1]] += key[1]
-        return t
-
-    def enter(name):
-        return lambda module, args: region.append(name)
-
-    def leave(module, args, out):
-        region.pop()
-
-    handles = []
-    for name, module in (("encoder", s.encoder), ("score_net", s.prior.score_net)):
-        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            encoder_update(s)
-    finally:
-        for h in handles:
-            h.remove()
+    own = [p for m in (s.encoder, s.prior) for p in [*m.parameters(), *m.buffers()]]
+    with saved_bytes_by_region({"encoder": s.encoder, "score_net": s.prior.score_net}, own) as sizes:
+        encoder_update(s)
     sizes["activations"] = sizes["encoder"] + sizes["score_net"] + sizes["objective"]
     return sizes
 

@@ -41,8 +41,11 @@ N_BATCHES = 64
 #: Training length whose progress p = step / STEPS drives DANN's λ_p and μ_p schedules.
 STEPS = 1000
 
-#: VAUB family: name -> registry method and config overrides (784-d input, MLP networks).
-VAUB_SIZES = {"latent_dim": 16, "hidden": 256, "gw": "ep", "lambda_gw": 1.0, "prior_steps": 10}
+#: VAUB family: name -> registry method and config overrides (784-d input, MLP networks, GW-EP, L = 10
+#: prior steps per VAE step as in the paper profile; table1's β and σ_max: with the default β = 1 on
+#: these random data SFS's surrogate ran away within 30 steps).
+VAUB_SIZES = {"latent_dim": 16, "hidden": 256, "gw": "ep", "lambda_gw": 1.0, "prior_steps": 10,
+              "beta": 0.005, "sigma_max": 0.4}
 VAUB_CASES = {
     "vae-gaussian": ("vae-gaussian", {}),
     "vaub (mog)": ("vaub", {}),
