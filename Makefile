@@ -27,11 +27,14 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/ruff check saub baselines benchmarks tests
 
-# pytest-benchmark's JSON, then the SFS-vs-LSGM side-by-side summary (results/perf/encoder_update.json).
+# pytest-benchmark's JSON, the SFS-vs-LSGM summary (results/perf/encoder_update.json), then the
+# throughput figures of issue 17 (results/perf/throughput.json and .md: harness vs bare training steps,
+# processes vs serial, SFS vs LSGM at the authors' size), each with the machine's load.
 bench: $(STAMP)
 	mkdir -p results/perf
 	$(BIN)/python -m pytest tests/perf -q --benchmark-only --benchmark-json=results/perf/benchmark.json
 	$(BIN)/python -m tests.perf.summary results/perf/benchmark.json results/perf/encoder_update.json
+	$(BIN)/python -m tests.perf.throughput results/perf/benchmark.json results/perf/throughput.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from saub.domains import domain_rows
+
 __all__ = [
     "mlp",
     "MLPBody",
@@ -300,8 +302,7 @@ class MultiDomainAutoencoder(nn.Module):
     def _route(self, d: Tensor, fn, inputs: Tensor, out_dims: Sequence[int]) -> list[Tensor]:
         """Apply ``fn(domain, part) -> tuple of tensors`` per domain and reassemble by row."""
         outs = [inputs.new_empty((inputs.shape[0], *dims)) for dims in out_dims]
-        for dom in torch.unique(d).tolist():
-            rows = d == dom
+        for dom, rows in domain_rows(d):
             parts = fn(dom, inputs[rows])
             for out, part in zip(outs, parts):
                 out[rows] = part

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from saub.domains import domain_rows
 from saub.priors.base import Prior
 
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -70,8 +71,8 @@ def likelihood_mean(out: Tensor, likelihood: str = "gaussian") -> Tensor:
 def per_domain_sum(values: Tensor, d: Tensor) -> Tensor:
     """Σ_d mean_{i: d_i = d} values_i: the Σ_d E_q[·] of eq. 6 on a mixed batch."""
     total = values.new_zeros(())
-    for dom in torch.unique(d):
-        total = total + values[d == dom].mean()
+    for _, rows in domain_rows(d):
+        total = total + values[rows].mean()
     return total
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from saub.domains import domain_rows
+
 METRICS = ("euclidean", "cosine")
 
 
@@ -62,7 +64,6 @@ def gw_per_domain(
 ) -> Tensor:
     """Σ_d of :func:`gw_structural_loss` within each domain's rows (pairs never cross domains)."""
     total = z.new_zeros(())
-    for dom in torch.unique(d):
-        rows = d == dom
+    for _, rows in domain_rows(d):
         total = total + gw_structural_loss(x_repr[rows], z[rows], x_metric, block_size)
     return total

@@ -15,6 +15,7 @@ chooses within-domain pairs only (default) or all pairs of a batch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -124,6 +125,12 @@ class VAUBConfig:
                              f"{self.ebm_hidden}, {self.langevin_steps}, {self.langevin_step}")
 
 
+def training_batches(train: Split, batch_size: int, seed: int) -> Iterator[Batch]:
+    """The endless balanced batches ``fit`` trains on (:func:`benchmarks.sampling.balanced_batches`)."""
+    gen = torch.Generator().manual_seed(seed)
+    return (Batch(b.x, b.d, b.emb) for b in balanced_batches(train, batch_size, gen))
+
+
 class VAUBFamily(Method):
     """A multi-domain VAE trained by Alg. 1 with the configured prior and GW option."""
 
@@ -181,27 +188,30 @@ class VAUBFamily(Method):
         if c.prior == "vamp":  # pseudo-inputs start at real rows of each domain
             for dom in range(self.n_domains):
                 self.prior.initialise_from(train.x[train.d == dom], dom)
-        trainer = AlternatingTrainer(
-            self.model, self.prior, beta=c.beta, gw=c.gw, lambda_gw=c.lambda_gw,
-            gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
-            likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
-            prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
-        )
+        trainer = self.make_trainer()
         if c.gw == "sp" and train.emb is None:
             if c.semantic is None:
                 raise ValueError("gw='sp' needs a semantic space: set semantic= (e.g. "
                                  "'contrastive-digits-v1') or attach embeddings to the task "
                                  "(benchmarks.semantic.attach_embeddings)")
             train = embed_split(train, build_embedder(c.semantic))
-        gen = torch.Generator().manual_seed(seed)
-        batches = CountedBatches(Batch(b.x, b.d, b.emb)
-                                 for b in balanced_batches(train, budget.batch_size, gen))
+        batches = CountedBatches(training_batches(train, budget.batch_size, seed))
         parts = {"model": self.model, "prior": self.prior, "trainer": trainer}
         for _ in self.training_steps(budget, parts, batches):
             trainer.train_step(batches)
         self.finish_fit(train)
         keys = trainer.history[0].keys() if trainer.history else []
         return {k: [h[k] for h in trainer.history] for k in keys}
+
+    def make_trainer(self) -> AlternatingTrainer:
+        """Alg. 1's optimiser for this model, prior and configuration (what ``fit`` trains with)."""
+        c = self.config
+        return AlternatingTrainer(
+            self.model, self.prior, beta=c.beta, gw=c.gw, lambda_gw=c.lambda_gw,
+            gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
+            likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
+            prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
+        )
 
     def finish_fit(self, train: Split) -> None:
         """Eval mode, with each domain's own normalisation statistics when ``eval_norm="domain"``."""

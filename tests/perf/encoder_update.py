@@ -37,7 +37,7 @@ import os
 import resource
 import subprocess
 import sys
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from torch import nn
 from saub.networks import make_encoder
 from saub.objective import reparameterize
 from saub.priors.score import ScoreNetwork, ScorePrior
+from tests.perf.timing import median, paired_call_times
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,26 +55,39 @@ LATENT = 256
 BATCH = 256
 INPUT_DIM = 784
 ENCODER_HIDDEN = 512
-THREADS = int(os.environ.get("SAUB_BENCH_THREADS", "2"))
+#: Torch threads (``SAUB_BENCH_THREADS``; default 1, as the harness trains every cell).
+THREADS = int(os.environ.get("SAUB_BENCH_THREADS", "1"))
 SEED = 0
 
-#: Score networks benchmarked; both take a 256-d latent.
+#: Score networks benchmarked (ScoreNetwork options). ``authors``: the authors' score model of their
+#: MNIST <-> USPS code (REPRODUCTION.md, "Implementation facts"; the table1 row "SAUB (authors'
+#: code)"): a 400-wide LayerNorm MLP (3 layers, this suite's default) on a 100-d latent.
 SIZES: dict[str, dict] = {
     "mlp512": {"hidden": 512, "n_layers": 4, "residual": False},
     "resnet": {"hidden": 1024, "n_layers": 2, "residual": True},
+    "authors": {"hidden": 400, "n_layers": 3, "layernorm": True},
 }
+#: Latent width per size (default :data:`LATENT`).
+LATENTS = {"authors": 100}
+#: ScorePrior options per size: the authors' SFS evaluates the score at level 30 of 100 on
+#: unperturbed z and adds -0.05 z (σ_max = 0.4, the ScorePrior default).
+PRIOR_OPTIONS = {"authors": {"n_levels": 100, "sfs_level": 30, "sfs_perturb": False, "sfs_shrink": 0.05}}
 GRADIENTS = ("sfs", "lsgm", "lsgm_frozen")
 #: pytest-benchmark ``pedantic`` settings per size: (warm-up rounds, rounds).
-ROUNDS = {"mlp512": (5, 60), "resnet": (3, 30)}
+ROUNDS = {"mlp512": (3, 20), "resnet": (2, 10), "authors": (3, 30)}
 #: Interleaved SFS/LSGM update pairs per size, for a ratio robust to a drifting machine load.
-PAIRS = {"mlp512": 40, "resnet": 20}
+PAIRS = {"mlp512": 20, "resnet": 10, "authors": 40}
 #: Pinned glibc mmap threshold of the peak-RSS subprocess.
 MMAP_THRESHOLD = 65536
 
 
+def latent_of(size: str) -> int:
+    return LATENTS.get(size, LATENT)
+
+
 def make_score_net(size: str, seed: int = SEED) -> ScoreNetwork:
     torch.manual_seed(seed)
-    return ScoreNetwork(LATENT, **SIZES[size])
+    return ScoreNetwork(latent_of(size), **SIZES[size])
 
 
 def n_params(module: nn.Module) -> int:
@@ -90,7 +104,7 @@ class Setup:
 
 
 def make_setup(size: str, gradient: str, score_net: ScoreNetwork | None = None, seed: int = SEED) -> Setup:
-    """Encoder (784 -> 256, hidden 512), Adam, a :class:`ScorePrior` around ``score_net``, a batch.
+    """Encoder (784 -> latent, hidden 512), Adam, a :class:`ScorePrior` around ``score_net``, a batch.
 
     Pass the same ``score_net`` object for every gradient to compare them on one network; the
     encoder and the batch are seeded, so every gradient starts from the same encoder.
@@ -99,9 +113,10 @@ def make_setup(size: str, gradient: str, score_net: ScoreNetwork | None = None, 
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     net = score_net if score_net is not None else make_score_net(size, seed)
     torch.manual_seed(seed + 1)
-    encoder = make_encoder((INPUT_DIM,), LATENT, hidden=ENCODER_HIDDEN)
+    encoder = make_encoder((INPUT_DIM,), latent_of(size), hidden=ENCODER_HIDDEN)
     x = torch.rand(BATCH, INPUT_DIM)
-    prior = ScorePrior(LATENT, encoder_gradient=gradient.split("_")[0], score_net=net)
+    prior = ScorePrior(latent_of(size), encoder_gradient=gradient.split("_")[0], score_net=net,
+                       **PRIOR_OPTIONS.get(size, {}))
     opt = torch.optim.Adam(encoder.parameters(), lr=1e-4)
     return Setup(encoder, opt, prior, x, freeze_score_net=gradient == "lsgm_frozen")
 
@@ -135,28 +150,49 @@ def encoder_update(s: Setup) -> float:
 def paired_times(
     reference: Setup, other: Setup, pairs: int, warmup: int = 2
 ) -> tuple[list[float], list[float]]:
-    """Wall times of ``pairs`` interleaved updates of two setups (order alternating per pair),
-    after ``warmup`` untimed updates of each.
+    """Wall times of ``pairs`` interleaved updates of two setups
+    (:func:`tests.perf.timing.paired_call_times`)."""
+    return paired_call_times(lambda: encoder_update(reference), lambda: encoder_update(other), pairs, warmup)
 
-    Both see the same machine load, so the median of the per-pair ratios ``other / reference``
-    is a steadier estimate of their cost ratio than two separately timed runs on a busy machine.
+
+@contextlib.contextmanager
+def saved_bytes_by_region(regions: dict[str, nn.Module], own: Iterable[torch.Tensor],
+                          default: str = "objective"):
+    """Count the bytes autograd saves for backward inside the block, by unique storage.
+
+    Yields a dict: region name -> bytes saved inside that module's forward (``default`` outside every
+    region), plus ``parameters``: storages of ``own`` tensors (parameters, buffers), which exist
+    whether or not a graph is built. A storage saved twice (e.g. by two ops) counts once, where it
+    was first saved. Filled when the block exits.
     """
-    for _ in range(warmup):
-        encoder_update(reference)
-        encoder_update(other)
-    times: dict[int, list[float]] = {id(reference): [], id(other): []}
-    for i in range(pairs):
-        for s in (reference, other) if i % 2 == 0 else (other, reference):
-            start = time.perf_counter()
-            encoder_update(s)
-            times[id(s)].append(time.perf_counter() - start)
-    return times[id(reference)], times[id(other)]
+    own_ptrs = {t.untyped_storage().data_ptr() for t in own}
+    stack = [default]
+    sizes = dict.fromkeys([*regions, default, "parameters"], 0)
+    seen: set[tuple[int, int]] = set()
 
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes())
+        if key not in seen:
+            seen.add(key)
+            sizes["parameters" if key[0] in own_ptrs else stack[-1]] += key[1]
+        return t
 
-def median(values: list[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+    def enter(name):
+        return lambda module, args: stack.append(name)
+
+    def leave(module, args, out):
+        stack.pop()
+
+    handles = []
+    for name, module in regions.items():
+        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            yield sizes
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def saved_tensor_bytes(s: Setup) -> dict[str, int]:
@@ -168,35 +204,9 @@ def saved_tensor_bytes(s: Setup) -> dict[str, int]:
     buffers, which exist regardless of the graph; not activation memory) and ``activations``
     (the sum of the first three).
     """
-    own = {p.untyped_storage().data_ptr() for m in (s.encoder, s.prior)
-           for p in [*m.parameters(), *m.buffers()]}
-    region = ["objective"]
-    sizes = dict.fromkeys(("encoder", "score_net", "objective", "parameters"), 0)
-    seen: set[tuple[int, int]] = set()
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        key = (storage.data_ptr(), storage.nbytes())
-        if key not in seen:
-            seen.add(key)
-            sizes["parameters" if key[0] in own else region[-1]] += key[1]
-        return t
-
-    def enter(name):
-        return lambda module, args: region.append(name)
-
-    def leave(module, args, out):
-        region.pop()
-
-    handles = []
-    for name, module in (("encoder", s.encoder), ("score_net", s.prior.score_net)):
-        handles += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            encoder_update(s)
-    finally:
-        for h in handles:
-            h.remove()
+    own = [p for m in (s.encoder, s.prior) for p in [*m.parameters(), *m.buffers()]]
+    with saved_bytes_by_region({"encoder": s.encoder, "score_net": s.prior.score_net}, own) as sizes:
+        encoder_update(s)
     sizes["activations"] = sizes["encoder"] + sizes["score_net"] + sizes["objective"]
     return sizes
 

@@ -12,6 +12,7 @@ from tests.perf.encoder_update import (
     SIZES,
     make_score_net,
     make_setup,
+    saved_bytes_by_region,
     saved_tensor_bytes,
 )
 
@@ -51,3 +52,15 @@ def test_the_rest_of_the_graph_is_the_same_for_both_gradients(saved):
     assert saved["lsgm"]["parameters"] > saved["sfs"]["parameters"] > 0
     for sizes in saved.values():
         assert sizes["activations"] == sizes["encoder"] + sizes["score_net"] + sizes["objective"]
+
+
+def test_the_counter_adds_each_saved_storage_once_to_the_region_that_saved_it():
+    """exp saves its [64, 32] output (8 KiB) outside any module; the Linear inside ``layer`` saves
+    that same tensor again (not recounted) and its own [64, 16] output through ReLU (4 KiB); its
+    weight is a parameter, counted apart (32 x 16 floats, 2 KiB)."""
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(32, 16, bias=False), torch.nn.ReLU())
+    a = torch.randn(64, 32, requires_grad=True)
+    with saved_bytes_by_region({"layer": layer}, layer.parameters()) as sizes:
+        layer(a.exp()).sum().backward()
+    assert sizes == {"layer": 64 * 16 * F32, "objective": 64 * 32 * F32, "parameters": 32 * 16 * F32}
