@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from benchmarks.checkpoints import CountedBatches
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
 from benchmarks.search import Choice, LogUniform
 from saub.networks import make_encoder, mlp
@@ -134,6 +134,7 @@ class DANN(Method):
     """Feature extractor + label predictor + domain classifier behind a gradient reversal layer."""
 
     config_class = DANNConfig
+    resumable = True
 
     @classmethod
     def search_space(cls, config: DANNConfig) -> dict:
@@ -187,12 +188,10 @@ class DANN(Method):
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
         xs, ys, xt = split_source_target(train)
         gen = torch.Generator().manual_seed(seed)
-        batches = source_target_batches(xs, ys, xt, max(2, budget.batch_size // 2), gen)
+        batches = CountedBatches(source_target_batches(xs, ys, xt, max(2, budget.batch_size // 2), gen))
         history: list[dict[str, float]] = []
-        for step in tqdm(range(budget.steps), desc="dann", leave=False, disable=not budget.progress):
-            p = step / budget.steps
-            history.append(self.train_step(*next(batches), p))
-            self.at_step(step + 1)
+        for step in self.training_steps(budget, self.training_parts(history=history), batches, "dann"):
+            history.append(self.train_step(*next(batches), step / budget.steps))
         self.nets.eval()
         keys = history[0].keys() if history else []
         return {k: [h[k] for h in history] for k in keys}

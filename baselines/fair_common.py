@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from benchmarks.checkpoints import CountedBatches
 from benchmarks.contracts import Budget, Method, Split, Unsupported, batched
 from benchmarks.search import Choice, LogUniform
 from saub.networks import make_encoder
@@ -91,6 +91,7 @@ class FairRepresentation(Method):
     """
 
     needs_source_labels = True
+    resumable = True
     #: Whether the method still learns a representation when every row is unlabelled.
     learns_without_labels = True
     #: Whether the method uses App. H.1's Gaussian encoder (``self.encoder``).
@@ -156,14 +157,13 @@ class FairRepresentation(Method):
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
         y = self.training_labels(train)
         gen = torch.Generator().manual_seed(seed)
-        batches = shuffled_batches(len(train), budget.batch_size, gen)
+        batches = CountedBatches(shuffled_batches(len(train), budget.batch_size, gen))
         history: list[dict[str, float]] = []
         self.nets.train()
-        name = type(self).__name__
-        for step in tqdm(range(budget.steps), desc=name, leave=False, disable=not budget.progress):
+        parts = self.training_parts(history=history)
+        for _ in self.training_steps(budget, parts, batches, type(self).__name__):
             rows = next(batches)
             history.append(self.train_step(train.x[rows], train.d[rows], y[rows]))
-            self.at_step(step + 1)
         self.nets.eval()
         keys = history[0].keys() if history else []
         return {k: [h[k] for h in history] for k in keys}

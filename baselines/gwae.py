@@ -60,10 +60,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from tqdm.auto import tqdm
 
 from baselines.gwae_critic import JointCritic, gradient_penalty
 from baselines.gwae_priors import PRIORS, make_prior
+from benchmarks.checkpoints import CountedBatches
 from benchmarks.contracts import Budget, Method, Split, Unsupported, batched, register_method
 from benchmarks.sampling import balanced_batches
 from benchmarks.search import LogUniform
@@ -154,6 +154,7 @@ class GWAE(Method):
     """Encoder q_ϕ(z|x), Dirac decoder D_θ, sampled prior π_θ, joint critic f_ψ (eq. 13)."""
 
     config_class = GWAEConfig
+    resumable = True
 
     @classmethod
     def search_space(cls, config: GWAEConfig) -> dict:
@@ -234,11 +235,10 @@ class GWAE(Method):
 
     def fit(self, train: Split, budget: Budget, seed: int) -> dict[str, list[float]]:
         gen = torch.Generator().manual_seed(seed)
-        batches = balanced_batches(train, budget.batch_size, gen)
-        history = []
-        for step in tqdm(range(budget.steps), desc="gwae", leave=False, disable=not budget.progress):
+        batches = CountedBatches(balanced_batches(train, budget.batch_size, gen))
+        history: list[dict[str, float]] = []
+        for _ in self.training_steps(budget, self.training_parts(history=history), batches, "gwae"):
             history.append(self.train_step(next(batches).x))
-            self.at_step(step + 1)
         self.main.eval()
         self.critic.eval()
         keys = history[0].keys() if history else []

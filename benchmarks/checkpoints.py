@@ -169,16 +169,35 @@ class CellCheckpoint:
         self.path.unlink(missing_ok=True)
 
 
+def _part_state(part: Any) -> Any:
+    if isinstance(part, torch.Tensor):
+        return part.detach().clone()
+    if isinstance(part, list):
+        return list(part)
+    return part.state_dict()
+
+
+def _load_part(part: Any, state: Any) -> None:
+    if isinstance(part, torch.Tensor):
+        with torch.no_grad():
+            part.copy_(state)
+    elif isinstance(part, list):
+        part[:] = state
+    else:
+        part.load_state_dict(state)
+
+
 def capture(parts: dict[str, Any], batches: CountedBatches | None) -> dict[str, Any]:
-    """The training state of ``parts`` (objects with ``state_dict``), the batches drawn, the RNGs."""
-    return {"parts": {name: part.state_dict() for name, part in parts.items()},
+    """The training state of ``parts`` (objects with ``state_dict``: networks, optimisers, a trainer;
+    tensors; lists such as a loop's history), the batches drawn, the RNGs."""
+    return {"parts": {name: _part_state(part) for name, part in parts.items()},
             "batches_drawn": batches.drawn if batches is not None else 0, "random": random_states()}
 
 
 def restore(parts: dict[str, Any], batches: CountedBatches | None, state: dict[str, Any]) -> None:
-    """Load :func:`capture`'s ``state`` into ``parts``, replay ``batches``, set the RNGs."""
+    """Load :func:`capture`'s ``state`` into ``parts`` (in place), replay ``batches``, set the RNGs."""
     for name, part in parts.items():
-        part.load_state_dict(state["parts"][name])
+        _load_part(part, state["parts"][name])
     if batches is not None:
         batches.skip(state["batches_drawn"])
     set_random_states(state["random"])

@@ -158,12 +158,18 @@ class Method(ABC):
         as :meth:`fit` goes, starting from its saved ``state`` when given; ``resume_with(None)`` stops."""
         self._checkpoint, self._resume_state = checkpoint, state
 
+    def training_parts(self, **loop: Any) -> dict[str, Any]:
+        """What a checkpoint of this method's training holds: every network, optimiser and tensor it
+        holds as an attribute, and the loop's own objects ``loop`` (a trainer, the history list)."""
+        held = (torch.nn.Module, torch.optim.Optimizer, torch.Tensor)
+        return {**{name: v for name, v in vars(self).items() if isinstance(v, held)}, **loop}
+
     def training_steps(self, budget: Budget, parts: dict[str, Any], batches=None, desc: str = "train"):
         """The steps ``0 .. budget.steps - 1`` of a training loop, with a progress bar; after each,
-        :meth:`at_step`, and the training state of ``parts`` (objects with ``state_dict``, e.g.
-        networks, optimisers, a trainer) and of ``batches`` (a :class:`~benchmarks.checkpoints.
-        CountedBatches`) saved when the cell's checkpoint is due. With a saved state, the parts are
-        restored, the batches replayed, and the steps start where it stopped."""
+        :meth:`at_step`, and the training state of ``parts`` (:meth:`training_parts`) and of
+        ``batches`` (a :class:`~benchmarks.checkpoints.CountedBatches`) saved when the cell's checkpoint
+        is due. With a saved state, the parts are restored, the batches replayed, and the steps start
+        where it stopped."""
         from tqdm.auto import tqdm
 
         from benchmarks.checkpoints import capture, restore

@@ -14,13 +14,16 @@ import time
 import pytest
 import torch
 
-from benchmarks.checkpoints import CheckpointPolicy, CountedBatches, checkpoint_path
+from benchmarks.checkpoints import CellCheckpoint, CheckpointPolicy, CountedBatches, checkpoint_path
 from benchmarks.cli import main
 from benchmarks.config import ConfigError
+from benchmarks.contracts import Budget
 from benchmarks.methods.vaub_family import VAUBFamily
-from benchmarks.registry import EXPERIMENTS
+from benchmarks.registry import EXPERIMENTS, METHODS, TASKS
 from benchmarks.runner import execute_cell, record_path, sweep_state
+from saub.seeding import seed_everything
 from tests.harness_toys import REPO_ROOT, comparable, harness_isolation, plugin_env  # noqa: F401
+from tests.test_contract import DOMAIN_ADAPTATION, _binary
 
 RESUMABLE = "toy-harness-resumable"  # one 200-step SAUB cell
 EVERY_20 = CheckpointPolicy(every_steps=20, every_seconds=None)
@@ -126,3 +129,45 @@ def test_kill_9_mid_training_then_resume_equals_uninterrupted(tmp_path):
     resumed, uninterrupted = _record(killed), _record(clean)
     assert resumed["resumed_from_step"] == step >= 20
     assert comparable(resumed) == comparable(uninterrupted)
+
+
+RESUMABLE_METHODS = [n for n in METHODS.names() if METHODS.get(n).cls.resumable]
+
+
+@pytest.fixture(scope="module")
+def toy_task():
+    return TASKS.get("nested-d")(seed=3, n_per_domain=16, n_test_per_domain=8)
+
+
+@pytest.mark.parametrize("name", RESUMABLE_METHODS)
+def test_every_resumable_method_resumes_to_the_same_model(name, tmp_path, monkeypatch, toy_task,
+                                                          digits_like_task):
+    """Stopped after step 3 of 4 with checkpoints every 2 steps, then resumed from step 2: the same
+    encodings as an uninterrupted fit from the same seed."""
+    entry = METHODS.get(name)
+    task = digits_like_task if name in DOMAIN_ADAPTATION else toy_task
+    if getattr(entry.cls, "binary_labels_only", False):
+        task = _binary(task)
+    train = task.train if getattr(entry.cls, "needs_source_labels", False) else task.train.without_labels()
+    budget = Budget(steps=4, batch_size=16)
+
+    def trained(checkpoint=None, state=None):
+        seed_everything(0)
+        method = entry.build(entry.resolve(), task)
+        method.resume_with(checkpoint, state)
+        method.fit(train, budget, seed=0)
+        return method.encode(task.test.x, task.test.d)
+
+    checkpoint = CellCheckpoint(tmp_path / "c.pt", {"configuration": name},
+                                CheckpointPolicy(every_steps=2, every_seconds=None))
+
+    def at_step(self, step):
+        if step == 3:
+            raise Killed
+    with monkeypatch.context() as patch:
+        patch.setattr(entry.cls, "at_step", at_step)
+        with pytest.raises(Killed):
+            trained(checkpoint)
+    state = checkpoint.load()
+    assert checkpoint.resumed_from == 2
+    assert torch.equal(trained(checkpoint, state), trained())

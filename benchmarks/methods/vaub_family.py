@@ -196,8 +196,7 @@ class VAUBFamily(Method):
                                  "(benchmarks.semantic.attach_embeddings)")
             train = embed_split(train, build_embedder(c.semantic))
         batches = CountedBatches(training_batches(train, budget.batch_size, seed))
-        parts = {"model": self.model, "prior": self.prior, "trainer": trainer}
-        for _ in self.training_steps(budget, parts, batches):
+        for _ in self.training_steps(budget, self.training_parts(trainer=trainer), batches):
             trainer.train_step(batches)
         self.finish_fit(train)
         keys = trainer.history[0].keys() if trainer.history else []
