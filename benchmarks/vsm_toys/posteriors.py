@@ -122,9 +122,11 @@ def initial_means(points: int, half: float) -> Tensor:
     return torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
 
 
-def inference_loss(setting: str, lik: ToyLikelihood, mean: Tensor, logstd: Tensor, n_samples: int) -> Tensor:
-    """Σ over rows of D_KL (``kl-repar``) or D_F (``fd-repar``, ``fd-norepar``) between q and p(z|x),
-    each row's q = N(mean[b], diag exp(2 logstd[b])), estimated by ``n_samples`` draws per row."""
+def inference_loss(setting: str, lik: ToyLikelihood, mean: Tensor, logstd: Tensor, n_samples: int,
+                   noise: Tensor | None = None) -> Tensor:
+    """Σ over rows of D_KL (``kl-repar``; up to −log p(x), eq. 2) or D_F (``fd-repar``, ``fd-norepar``)
+    between q and p(z|x), each row's q = N(mean[b], diag exp(2 logstd[b])), estimated by ``n_samples``
+    draws per row (``noise``: their standard normal ε ``[S, B, 2]``, else drawn)."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {tuple(SETTINGS)}, got {setting!r}")
     divergence, repar = SETTINGS[setting]
@@ -136,9 +138,10 @@ def inference_loss(setting: str, lik: ToyLikelihood, mean: Tensor, logstd: Tenso
 
     x = torch.full((rows, 1), lik.x, dtype=DT)
     if divergence == "kl":
-        loss = posterior_kl(x, encoder, lik.decoder, lik.log_gamma, n_samples, reparameterize=repar)
+        loss = posterior_kl(x, encoder, lik.decoder, lik.log_gamma, n_samples, noise=noise,
+                            reparameterize=repar)
     else:
-        loss = posterior_fisher_divergence(x, encoder, lik.decoder, lik.log_gamma, n_samples,
+        loss = posterior_fisher_divergence(x, encoder, lik.decoder, lik.log_gamma, n_samples, noise=noise,
                                            reparameterize=repar)
     return loss.sum()
 
@@ -167,11 +170,24 @@ def fit_gaussians(setting: str, lik: ToyLikelihood, init_mean: Tensor, *, optimi
             "logstd": tail_average(logstd_path[1:]), "diverged": diverged}
 
 
-def count_optima(points: Tensor, radius: float) -> int:
-    """Number of groups of ``points`` ``[N, 2]`` by greedy leader clustering: each point joins the first
-    leader within ``radius``, else becomes a leader (order of the rows)."""
+def assign_optima(points: Tensor, radius: float) -> list[int]:
+    """The optimum each row of ``points`` ``[N, 2]`` belongs to, by greedy leader clustering in row
+    order: a point joins the first leader within ``radius``, else becomes a new leader; a non-finite
+    point (a diverged run) gets −1."""
     leaders: list[Tensor] = []
+    labels = []
     for p in points:
-        if not any(float((p - c).norm()) <= radius for c in leaders):
+        if not torch.isfinite(p).all():
+            labels.append(-1)
+            continue
+        k = next((k for k, c in enumerate(leaders) if float((p - c).norm()) <= radius), None)
+        if k is None:
             leaders.append(p)
-    return len(leaders)
+            k = len(leaders) - 1
+        labels.append(k)
+    return labels
+
+
+def count_optima(points: Tensor, radius: float) -> int:
+    """Number of distinct optima among the finite rows of ``points`` (:func:`assign_optima`)."""
+    return len({k for k in assign_optima(points, radius) if k >= 0})
