@@ -4,6 +4,7 @@ claims' predicates on crafted records."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -283,3 +284,16 @@ def test_distances_to_kl_pair_runs_from_the_same_initialisation():
     records = _toy_records(0.2, 0.4, 0.5)
     got = distances_to_kl(records, "p_I", "sgd", "FD, repar")
     assert got == pytest.approx({0: 0.5 * math.sqrt(2), 1: 0.5 * math.sqrt(2), 2: 0.5 * math.sqrt(2)})
+
+
+def test_validation_names_the_valid_choices():
+    from benchmarks.experiment import Row
+
+    toy = type(EXPERIMENTS.get("vsm-toy-posteriors"))()
+    toy.rows = [Row("KL, no repar", "none", {"setting": "kl-norepar"})]
+    with pytest.raises(ValueError, match="'kl-repar', 'fd-repar', 'fd-norepar'"):
+        toy.validate()
+    rec = type(EXPERIMENTS.get("vsm-recovery"))()
+    rec.profiles = {"smoke": dataclasses.replace(rec.profiles["smoke"], sweep={"task.gamma": (0.5,)})}
+    with pytest.raises(ValueError, match="task.alpha"):
+        rec.validate()

@@ -25,6 +25,7 @@ from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
 from benchmarks.results_table import first_by, values_by
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize, threshold_verdict
+from benchmarks.vsm_toys import validate_rows_and_sweeps
 from benchmarks.vsm_toys.recovery import (
     ALPHA,
     GAMMA,
@@ -137,14 +138,7 @@ class VsmRecovery(Experiment):
 
     def validate(self) -> None:
         """Rows name an objective of :data:`OBJECTIVES`; sweeps set θ* and α only."""
-        bad = [r.label for r in self.rows if r.overrides.get("objective") not in OBJECTIVES]
-        if bad:
-            raise ValueError(f"{self.name} rows must set objective to one of {OBJECTIVES}, got rows {bad}")
-        for pname, prof in self.profiles.items():
-            stray = sorted(set(prof.sweep) - {THETA_KEY, ALPHA_KEY})
-            if stray:
-                raise ValueError(f"profile {pname!r}: unknown sweep keys {stray}; "
-                                 f"valid: {THETA_KEY}, {ALPHA_KEY}")
+        validate_rows_and_sweeps(self, "objective", OBJECTIVES, {THETA_KEY: None, ALPHA_KEY: None})
 
     def run_cell(self, cell: Cell) -> dict:
         objective = cell.overrides["objective"]

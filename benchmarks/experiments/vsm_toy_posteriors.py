@@ -29,6 +29,7 @@ from benchmarks.plotting import PALETTE, plt, savefig
 from benchmarks.report import Page, Table
 from benchmarks.results_table import fields_by, first_by, values_by
 from benchmarks.stats import combine_verdicts, paired_difference_verdict, summarize, threshold_verdict
+from benchmarks.vsm_toys import validate_rows_and_sweeps
 from benchmarks.vsm_toys.posteriors import (
     LIKELIHOODS,
     SETTINGS,
@@ -194,15 +195,8 @@ class VsmToyPosteriors(Experiment):
 
     def validate(self) -> None:
         """Rows name a setting of :data:`SETTINGS`; sweeps set the likelihood and the optimiser only."""
-        bad = [r.label for r in self.rows if r.overrides.get("setting") not in SETTINGS]
-        if bad:
-            raise ValueError(f"{self.name} rows must set setting to one of {tuple(SETTINGS)}, got rows {bad}")
-        for pname, prof in self.profiles.items():
-            for lik in prof.sweep.get(LIK_KEY, ()):
-                likelihood(lik)
-            unknown = sorted(set(prof.sweep.get(OPT_KEY, ())) - set(OPTIMIZERS))
-            if unknown:
-                raise ValueError(f"profile {pname!r}: optimizers {unknown}; valid: {OPTIMIZERS}")
+        validate_rows_and_sweeps(self, "setting", tuple(SETTINGS),
+                                 {LIK_KEY: tuple(LIKELIHOODS), OPT_KEY: OPTIMIZERS})
 
     def run_cell(self, cell: Cell) -> dict:
         setting, lik_name, opt = cell.overrides["setting"], cell.sweep[LIK_KEY], cell.sweep[OPT_KEY]

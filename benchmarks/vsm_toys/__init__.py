@@ -32,3 +32,20 @@ def optimizer_for(name: str, params: list[Tensor], lr: float) -> torch.optim.Opt
 
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+def validate_rows_and_sweeps(experiment, option: str, valid: tuple, sweeps: dict[str, tuple | None]) -> None:
+    """Refuse, naming the valid choices, an experiment of this package whose rows (which train no
+    registered method) do not set ``option`` to one of ``valid``, or whose profiles sweep a key not
+    in ``sweeps`` or a value outside ``sweeps[key]`` (``None``: any value)."""
+    bad = [r.label for r in experiment.rows if r.overrides.get(option) not in valid]
+    if bad:
+        raise ValueError(f"{experiment.name} rows must set {option} to one of {valid}, got rows {bad}")
+    for pname, prof in experiment.profiles.items():
+        stray = sorted(set(prof.sweep) - set(sweeps))
+        if stray:
+            raise ValueError(f"profile {pname!r}: unknown sweep keys {stray}; valid: {sorted(sweeps)}")
+        for key, values in prof.sweep.items():
+            unknown = [v for v in values if sweeps[key] is not None and v not in sweeps[key]]
+            if unknown:
+                raise ValueError(f"profile {pname!r}: {key} values {unknown}; valid: {sweeps[key]}")
