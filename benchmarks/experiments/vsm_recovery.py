@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from benchmarks.contracts import Budget
 from benchmarks.experiment import Cell, Claim, Experiment, Profile, Row, register_experiment, thin_curves
@@ -123,6 +124,11 @@ class VsmRecovery(Experiment):
                                 ALPHA_KEY: (ALPHA, 1.0)},
                          task_kwargs={"n_samples": 4, "lr": 0.01}),
     }
+    claim_context = {
+        "C3": "budget: at θ* = 3 the JFD estimate at α = 1 is still rising when training ends (see its drift "
+              "column); the closed-form JFD optimum at α = 1 is exactly θ* (tests/test_vsm_toys.py), so this "
+              "is the JFD's slow convergence at large θ*, not a bias; the smaller θ* are recovered.",
+    }
     paper = {"alpha": ALPHA, "gamma": GAMMA, "theta_hat": "Fig. 1 (left) is a plot; no number in the text"}
     claims = [
         Claim("C1", f"Minimising the joint KL recovers θ* at α = {ALPHA} (\"robust estimates\"; ours: "
@@ -148,7 +154,8 @@ class VsmRecovery(Experiment):
                            n_samples=kw["n_samples"], steps=cell.budget.steps, lr=kw["lr"],
                            seed=cell.model_seed)
         phi_pop, theta_pop = population_optimum(objective, theta_star, alpha)
-        tail = run["theta_path"][-max(1, len(run["theta_path"]) // 10):]
+        path = torch.tensor(run["theta_path"])
+        tenth = max(1, len(path) // 10)
         return {
             "config": {"objective": objective, "theta_star": theta_star, "alpha": alpha, "gamma": GAMMA,
                        "batch_size": cell.budget.batch_size, "steps": cell.budget.steps, "optimizer": "adam",
@@ -157,7 +164,8 @@ class VsmRecovery(Experiment):
                 "theta_hat": run["theta"], "phi_hat": run["phi"], "theta_ratio": run["theta"] / theta_star,
                 "theta_population": theta_pop, "phi_population": phi_pop,
                 "jfd_value": run["jfd"], "jkl_value": run["jkl"],
-                "theta_tail_range": max(tail) - min(tail),
+                # mean θ over the last tenth of training minus over the tenth before it: ~0 once converged
+                "theta_drift": float(path[-tenth:].mean() - path[-2 * tenth:-tenth].mean()),
             },
             "curves": thin_curves({"theta": run["theta_path"]}, steps=run["step"]),
             "artifacts": {},
@@ -169,18 +177,18 @@ class VsmRecovery(Experiment):
     def report(self, records: list[dict], out_dir: Path, profile: str) -> Page:
         rows = []
         for alpha in (ALPHA, 1.0):
-            by = {m: _by(records, m, alpha) for m in ("theta_hat", "theta_population", "theta_tail_range")}
+            by = {m: _by(records, m, alpha) for m in ("theta_hat", "theta_population", "theta_drift")}
             for (lab, theta), seeds in sorted(by["theta_hat"].items(), key=lambda kv: (kv[0][1], kv[0][0])):
                 s = summarize(list(seeds.values()))
                 pop = next(iter(by["theta_population"][(lab, theta)].values()))
-                exact = lab == LABELS["jkl"] or alpha == 1.0
-                paper = "≈ θ* (\"robust\")" if exact else "< θ* (\"substantial bias\")"
-                tail = max(by["theta_tail_range"][(lab, theta)].values())
+                paper = ("= θ* (\"any θ* can be recovered\")" if alpha == 1.0 else
+                         "≈ θ* (\"robust\")" if lab == LABELS["jkl"] else "< θ* (\"substantial bias\")")
+                drift = summarize(list(by["theta_drift"][(lab, theta)].values()))
                 rows.append([alpha, theta, lab, paper, s.fmt(3), s.fmt_ci(3), f"{pop:.3f}",
-                             f"{s.mean / theta - 1:+.3f}", f"{tail:.1e}"])
+                             f"{s.mean / theta - 1:+.3f}", drift.fmt(3)])
         table = Table("Recovered θ̂ = |θ| vs θ* (mean ± std over seeds)",
                       ["α", "θ*", "objective", "paper (Fig. 1, qualitative)", "ours θ̂", "95% CI",
-                       "closed-form optimum", "relative error", "θ range over last 10 %"], rows,
+                       "closed-form optimum", "relative error", "drift (last tenth − tenth before)"], rows,
                       note="The paper shows Fig. 1 as a plot; its text gives no number, only the qualitative "
                            "statements quoted in the paper column. The closed-form optimum minimises the "
                            "population divergence exactly (Nelder-Mead on the Gaussian closed forms).")
