@@ -114,7 +114,7 @@ class VsmRecovery(Experiment):
     rows = [Row(LABELS[o], "none", {"objective": o}) for o in OBJECTIVES]
     profiles = {
         "smoke": Profile(Budget(steps=300, batch_size=256), seeds=1,
-                         sweep={THETA_KEY: (1.0, 2.0), ALPHA_KEY: (ALPHA, 1.0)},
+                         sweep={THETA_KEY: (THETA_SHOWN,), ALPHA_KEY: (ALPHA, 1.0)},
                          task_kwargs={"n_samples": 2, "lr": 0.05}),
         "quick": Profile(Budget(steps=3000, batch_size=1024), seeds=3,
                          sweep={THETA_KEY: (0.5, 1.0, 2.0, 3.0), ALPHA_KEY: (ALPHA, 1.0)},
