@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from benchmarks.experiments.vsm_recovery import ALPHA_KEY, THETA_KEY
-from benchmarks.experiments.vsm_toy_posteriors import LIK_KEY, OPT_KEY, distances_to_kl, solution_metrics
+from benchmarks.experiments.vsm_toy_posteriors import (
+    LIK_KEY,
+    OPT_KEY,
+    _optima_summary,
+    distances_to_kl,
+    solution_metrics,
+)
 from benchmarks.registry import EXPERIMENTS
 from benchmarks.vsm_toys import optimizer_for, tail_average
 from benchmarks.vsm_toys.posteriors import (
@@ -209,6 +215,7 @@ def test_optimum_assignment_and_solution_metrics():
     assert m["origin_fraction"] == pytest.approx(0.4)  # two of five at the origin
     assert m["low_density_fraction"] == pytest.approx(0.4)  # the origin is outside p_I's 99% HPD region
     assert m["n_optima"] == 2.0 and m["mean_final_std"] == pytest.approx(0.4)
+    assert _optima_summary(pts.numpy()) == "(+0.05, +0.05) × 2; (+1.25, +1.33) × 2; diverged × 1"
 
 
 # --- the experiments' cells and claims --------------------------------------------------------------

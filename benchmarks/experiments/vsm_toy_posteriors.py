@@ -89,6 +89,16 @@ def _finite_lists(t: torch.Tensor, digits: int = 3) -> list:
     return np.where(np.isfinite(arr), arr, None).tolist()
 
 
+def _optima_summary(means: np.ndarray) -> str:
+    """"(m₁, m₂) × n; ..." for the optima of final means ``[B, 2]`` (NaN rows: "diverged × n")."""
+    groups = np.array(assign_optima(torch.from_numpy(means), OPTIMUM_RADIUS))
+    centres = [means[groups == k].mean(0) for k in range(groups.max() + 1)]
+    parts = [f"({c[0]:+.2f}, {c[1]:+.2f}) × {(groups == k).sum()}" for k, c in enumerate(centres)]
+    if (groups < 0).any():
+        parts.append(f"diverged × {(groups < 0).sum()}")
+    return "; ".join(parts)
+
+
 def _records_at(records: list[dict], lik: str, opt: str | None = None) -> list[dict]:
     return [r for r in records if r["cell"]["sweep"][LIK_KEY] == lik
             and (opt is None or r["cell"]["sweep"][OPT_KEY] == opt)]
@@ -265,7 +275,7 @@ class VsmToyPosteriors(Experiment):
                            "stationary point (p_II's posterior mass lies near it, so its column is left "
                            "out there). KL[q‖p(z|x)] uses the quadrature normaliser and 4,000 antithetic "
                            "draws.")
-        page = Page(tables=[table])
+        page = Page(tables=[table, self._optima_table(records)])
         page.verdicts = [(c.id, c.text, *c.check(records)) for c in self.claims]
         page.figures.append(("Trajectories of q's mean (seed 0) over the exact posterior (contours): dots "
                              "are the initial means, crosses the solutions, colours the optimum reached "
@@ -274,6 +284,19 @@ class VsmToyPosteriors(Experiment):
                           "batch, with the loss summed over rows, and SGD and Adam act element-wise, so no "
                           "row influences another.")
         return page
+
+    def _optima_table(self, records: list[dict]) -> Table:
+        """Seed 0's final means grouped into optima (:func:`assign_optima`): centre and count of each."""
+        rows = []
+        for lik in LIKELIHOODS:
+            for opt in OPTIMIZERS:
+                finals = first_by(_records_at(records, lik, opt), ("artifacts", "final_means"))
+                for label in LABELS.values():
+                    if label in finals:
+                        rows.append([lik, opt, label, _optima_summary(np.array(finals[label], dtype=float))])
+        return Table("Final means reached (seed 0): each optimum's centre (mean of its final means) × the "
+                     "number of initialisations that reach it",
+                     ["likelihood", "optimiser", "inference", "optima"], rows)
 
     def _plot(self, records: list[dict], out_dir: Path) -> str:
         panels = [(lik, opt) for lik in LIKELIHOODS for opt in OPTIMIZERS]
