@@ -280,6 +280,9 @@ class VsmToyPosteriors(Experiment):
         page.figures.append(("Trajectories of q's mean (seed 0) over the exact posterior (contours): dots "
                              "are the initial means, crosses the solutions, colours the optimum reached "
                              "(grey: diverged)", self._plot(records, out_dir)))
+        page.notes.append("Fig. 2 has no panel for KL without reparameterisation (with z held fixed the KL's "
+                          "φ-gradient is E_q ∇_φ log q = 0); the library's score-function KL "
+                          "(posterior_kl(reparameterize=False)) is therefore not run here.")
         page.notes.append("Every initialisation is an independent q: the grid's fits run as rows of one "
                           "batch, with the loss summed over rows, and SGD and Adam act element-wise, so no "
                           "row influences another.")
