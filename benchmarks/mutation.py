@@ -93,6 +93,19 @@ MUTATIONS = (
     Mutation("ferm-projection-off", "baselines/linear_fair.py", "return project_out(z, self.u, self.j)",
              "return z", ("thesis-fair",),
              "FERM classifies the raw features: the fairness constraint's projection is skipped"),
+    Mutation("fd-norepar-reparameterised", "saub/score_matching/scores.py",
+             "if not reparameterize or not z.requires_grad:", "if not z.requires_grad:",
+             ("vsm-toy-posteriors",),
+             "reparameterize=False ignored: FD's biased gradient (A.5.1) becomes the reparameterised one"),
+    Mutation("posterior-score-prior-dropped", "saub/score_matching/scores.py",
+             "score_p = grad_of_sum(log_prior(ps.z) + ps.log_lik, ps.z)",
+             "score_p = grad_of_sum(ps.log_lik, ps.z)", ("vsm-toy-posteriors", "vsm-recovery"),
+             "∇_z log p_θ(z|x) loses the prior's score (eq. 26), in the posterior FD and the FAE loss"),
+    Mutation("fae-q-score-term-dropped", "saub/score_matching/objectives.py",
+             "m1 = 0.5 * (s_p**2).sum(-1) + likelihood_x_divergence(ps, s_p, divergence)"
+             " + 0.5 * (s_q**2).sum(-1)",
+             "m1 = 0.5 * (s_p**2).sum(-1) + likelihood_x_divergence(ps, s_p, divergence)", ("vsm-recovery",),
+             "the FAE loss's M1 loses ½ E_q||s^q(z|x)||² (eq. 8), the term through which φ enters J^π"),
 )
 
 
