@@ -25,7 +25,6 @@ from tests.perf.encoder_update import (
     ROUNDS,
     SEED,
     SIZES,
-    THREADS,
     encoder_update,
     latent_of,
     make_score_net,
@@ -44,16 +43,6 @@ MB = 2**20
 def shared_score_net(size: str):
     """One score network per size, the same object for every gradient."""
     return make_score_net(size)
-
-
-@pytest.fixture
-def bench_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("gradient", GRADIENTS)

@@ -23,9 +23,6 @@ from tests.perf.bare_steps import Sections
 from tests.perf.step_cases import BATCH, CASES, build_case
 from tests.perf.timing import machine_load, median, paired_call_times, paired_ratio
 
-#: Torch threads: one, as the harness trains every cell (``benchmarks.experiment.Profile.threads``);
-#: two threads of these small networks on the shared 2-core machine mostly wait for each other.
-THREADS = 1
 #: Harness steps/s over bare steps/s that the harness should reach (issue 17).
 GOAL = 0.9
 #: Seconds of paired timing per case (at least MIN_PAIRS pairs, at most MAX_PAIRS).
@@ -33,16 +30,6 @@ SECONDS_PER_CASE = 6.0
 MIN_PAIRS, MAX_PAIRS = 8, 200
 #: Profiled bare steps per VAUB case for the breakdown.
 PROFILED_STEPS = 10
-
-
-@pytest.fixture
-def bench_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _n_pairs(case) -> int:
