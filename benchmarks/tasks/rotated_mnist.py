@@ -36,7 +36,8 @@ def rotate(x: Tensor, degrees: float) -> Tensor:
     if degrees % 360 == 0:
         return x.clone()
     t = math.radians(degrees)
-    theta = torch.tensor([[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0]], dtype=x.dtype)
+    theta = torch.tensor([[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0]], dtype=x.dtype,
+                         device=x.device)
     grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
