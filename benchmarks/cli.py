@@ -27,6 +27,7 @@ from benchmarks.experiment import PROFILES
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.report import REPORTS_DIR, write_report
 from benchmarks.runner import cells_state, default_results_dir, plan, plan_cells, sweep_state
+from saub.objective_axis import OBJECTIVES
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -59,6 +60,9 @@ def cmd_list(args) -> int:
             desc = getattr(entry, "title", None) or getattr(entry, "description", None) \
                 or (entry.__doc__ or "").strip().split("\n")[0]
             print(f"  {name:<16} {desc}")
+    print("objectives:")  # the VAUB family's option ``objective`` (--set method.objective=NAME)
+    for name, objective in OBJECTIVES.items():
+        print(f"  {name:<16} {objective.text}")
     print(f"profiles: {', '.join(PROFILES)}; executors: {', '.join(EXECUTORS)}")
     return 0
 

@@ -28,6 +28,8 @@ from benchmarks.semantic import build_embedder, embed_split
 from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import likelihood_mean
+from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
+from saub.objective_axis import OBJECTIVES, check_objective
 from saub.priors import (
     EnergyPrior,
     MixtureOfGaussiansPrior,
@@ -50,6 +52,10 @@ class VAUBConfig:
 
     prior: str = field(default="score", metadata={"choices": PRIORS})
     encoder_gradient: str = field(default="sfs", metadata={"choices": ("sfs", "lsgm")})
+    #: What trains the encoders, decoders and prior (:mod:`saub.objective_axis`): seed 000's VAUB
+    #: objective (eq. 6-7, the default) or one of seed 002's (KL / FD inference with M1-M3 or ELBO
+    #: learning, the Fisher autoencoder); validated per prior and likelihood.
+    objective: str = field(default=DEFAULT_OBJECTIVE, metadata={"choices": tuple(OBJECTIVES)})
     latent_dim: int = 2
     hidden: int = 64
     enc_layers: int = 2
@@ -106,6 +112,8 @@ class VAUBConfig:
     langevin_step: float = LANGEVIN_STEP
 
     def validate(self) -> None:
+        check_objective(self.objective, self.prior, self.encoder_gradient, self.likelihood,
+                        self.batchnorm_mean)
         if not 0 < self.beta <= 1:
             raise ValueError(f"beta must lie in (0, 1], got {self.beta}")
         if not 0 < self.sigma_min <= self.sigma_max:
@@ -185,6 +193,7 @@ class VAUBFamily(Method):
             gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
             likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
             prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
+            objective=c.objective,
         )
         if c.gw == "sp" and train.emb is None:
             if c.semantic is None:
@@ -208,9 +217,15 @@ class VAUBFamily(Method):
         self.model.eval()
 
     def loss_weights(self) -> dict[str, float]:
-        """eq. 6-7 and 12: (1/β) Rec − H + CE (the score prior's surrogate for SFS / LSGM) + λ_GW L_GW."""
+        """eq. 6-7 and 12: (1/β) Rec − H + CE (the score prior's surrogate for SFS / LSGM) + λ_GW L_GW;
+        another objective: its φ loss ``inference`` (absent for the FAE) and θ loss ``learning``
+        (:func:`saub.objective_axis.step_objective`) + λ_GW L_GW."""
         c = self.config
-        weights = {"reconstruction": 1.0 / c.beta, "entropy": -1.0, "cross_entropy": 1.0}
+        if c.objective != DEFAULT_OBJECTIVE:
+            weights = {"learning": 1.0} if OBJECTIVES[c.objective].inference is None \
+                else {"inference": 1.0, "learning": 1.0}
+        else:
+            weights = {"reconstruction": 1.0 / c.beta, "entropy": -1.0, "cross_entropy": 1.0}
         if c.gw != "none":
             weights["gw"] = c.lambda_gw
         return weights
