@@ -15,13 +15,14 @@ chooses within-domain pairs only (default) or all pairs of a batch
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from benchmarks.contracts import Budget, Method, Split, batched, register_method
+from benchmarks.contracts import Budget, Method, Split, Unsupported, batched, register_method
 from benchmarks.sampling import balanced_batches
 from benchmarks.search import Choice, LogUniform
 from benchmarks.semantic import build_embedder, embed_split
@@ -39,6 +40,7 @@ from saub.priors import (
     VampPrior,
 )
 from saub.priors.ebm import LANGEVIN_STEP, LANGEVIN_STEPS
+from saub.score_matching import elbo as score_matching_elbo
 from saub.training import AlternatingTrainer, Batch
 
 PRIORS = ("gaussian", "mog", "vamp", "ebm", "score")
@@ -229,6 +231,25 @@ class VAUBFamily(Method):
         if c.gw != "none":
             weights["gw"] = c.lambda_gw
         return weights
+
+    @torch.no_grad()
+    def elbo(self, x: Tensor, d: Tensor, n_samples: int = 1) -> Tensor:
+        """F(x) per row (seed 002, eq. 1) under the fitted model: prior Q_ψ, p(x|z) = N(g_d(z), obs_std² I),
+        KL by Monte Carlo over ``n_samples`` draws; :class:`Unsupported` where log Q_ψ is unknown (score
+        and energy priors) or the likelihood is not Gaussian."""
+        c = self.config
+        if c.likelihood != "gaussian" or c.prior in SEPARATE_PRIORS:
+            raise Unsupported(f"no ELBO: prior {c.prior!r} has no log-density or likelihood {c.likelihood!r} "
+                              "is not Gaussian")
+        self.model.eval()
+        out = x.new_empty(len(x))
+        for dom in torch.unique(d).tolist():
+            rows = d == dom
+            out[rows] = score_matching_elbo(
+                x[rows], lambda xs, dom=dom: self.model.encode_domain(xs, dom),
+                lambda zs, dom=dom: self.model.decode_domain(zs, dom), 2 * math.log(c.obs_std), n_samples,
+                kl="mc", log_prior=self.prior.log_prob)
+        return out
 
     def posterior_moments(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
         self.model.eval()
