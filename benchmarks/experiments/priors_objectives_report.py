@@ -47,10 +47,10 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if math.isfinite(x) else "—"
 
 
-def heatmap_figure(records: list[dict], task: str, key: str, title: str, methods: list[str],
-                   undefined: list[tuple[str, str, str, str]], figs: Path, name: str, *, label: Label,
-                   prior_name: Callable[[str], str]) -> Path:
-    """Rows: priors (methods), columns: objectives; colour = mean over seeds, text = mean and 95% CI."""
+def heatmap_cells(records: list[dict], task: str, key: str, methods: list[str],
+                  undefined: list[tuple[str, str, str, str]], label: Label):
+    """(grid of means, annotation texts, hatched squares) of one heat map: rows are priors (methods),
+    columns objectives; a square reads "mean\n[95% CI]", "undefined", "n/a" or "not run"."""
     values = metric_values(records, key)
     objectives = list(OBJECTIVES)
     undefined_pairs = {(m, o) for t, m, o, _ in undefined if t == task}
@@ -60,18 +60,24 @@ def heatmap_figure(records: list[dict], task: str, key: str, title: str, methods
     for i, m in enumerate(methods):
         for j, o in enumerate(objectives):
             lab = label(m, o, task)
-            if (m, o) in undefined_pairs:
-                text[i, j], hatched = "undefined", hatched + [(i, j)]
-                continue
-            state = _state(records, lab, key, values)
+            state = "undefined" if (m, o) in undefined_pairs else _state(records, lab, key, values)
             if state != "value":
                 text[i, j] = state
-                if state == "n/a":
+                if state in ("undefined", "n/a"):
                     hatched.append((i, j))
                 continue
             s = summarize(list(values[lab].values()))
             grid[i, j] = s.mean
             text[i, j] = _fmt(s.mean) + (f"\n[{_fmt(s.low)}, {_fmt(s.high)}]" if s.n > 1 else "\n(1 seed)")
+    return grid, text, hatched
+
+
+def heatmap_figure(records: list[dict], task: str, key: str, title: str, methods: list[str],
+                   undefined: list[tuple[str, str, str, str]], figs: Path, name: str, *, label: Label,
+                   prior_name: Callable[[str], str]) -> Path:
+    """Draw :func:`heatmap_cells` (colour = mean over seeds) to ``figs / name``."""
+    grid, text, hatched = heatmap_cells(records, task, key, methods, undefined, label)
+    objectives = list(OBJECTIVES)
     fig, ax = plt.subplots(figsize=(1.25 * len(objectives) + 2, 0.8 * len(methods) + 1.5))
     finite = np.isfinite(grid)
     # Robust colour limits (2nd-98th percentile), so one diverging objective does not flatten the rest.
