@@ -98,3 +98,15 @@ def test_svc_auroc_is_na_on_a_task_with_more_than_two_classes():
     ten = type(task)(**{**task.__dict__, "n_classes": 10})
     with pytest.raises(Unsupported, match="binary labels"):
         METRICS.get("svc-auroc")(None, ten, 0)
+
+
+def test_run_task_filter_keeps_one_task_and_refuses_an_absent_one():
+    from benchmarks.cli import only_tasks
+    from benchmarks.config import ConfigError
+
+    quick = EXP.cells("quick")
+    nested = only_tasks(quick, [po.NESTED])
+    assert nested == [c for c in quick if c.task == po.NESTED] and len(nested) == 147
+    assert only_tasks(quick, None) == quick
+    with pytest.raises(ConfigError, match="this grid's tasks: nested-d, rotated-mnist"):
+        only_tasks(quick, ["mnist-usps"])
