@@ -69,7 +69,7 @@ def test_heatmap_squares_show_mean_and_interval_undefined_and_na():
     assert text[0, 0] == f"{s.mean:.3g}\n[{s.low:.3g}, {s.high:.3g}]"
     assert text[1, 0] == "n/a" and (1, 0) in hatched
     fae = objectives.index("fae")
-    assert text[1, fae] == "undefined" and (1, fae) in hatched
+    assert text[1, fae] == "undefined\n(see table)" and (1, fae) in hatched
     assert text[0, fae] == "not run" and (0, fae) not in hatched and math.isnan(grid[0, fae])
 
 

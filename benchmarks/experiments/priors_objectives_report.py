@@ -50,7 +50,8 @@ def _fmt(x: float) -> str:
 def heatmap_cells(records: list[dict], task: str, key: str, methods: list[str],
                   undefined: list[tuple[str, str, str, str]], label: Label):
     """(grid of means, annotation texts, hatched squares) of one heat map: rows are priors (methods),
-    columns objectives; a square reads "mean\n[95% CI]", "undefined", "n/a" or "not run"."""
+    columns objectives; a square reads "mean\n[95% CI]", "undefined" (the page's table says why), "n/a"
+    or "not run"."""
     values = metric_values(records, key)
     objectives = list(OBJECTIVES)
     undefined_pairs = {(m, o) for t, m, o, _ in undefined if t == task}
@@ -62,7 +63,7 @@ def heatmap_cells(records: list[dict], task: str, key: str, methods: list[str],
             lab = label(m, o, task)
             state = "undefined" if (m, o) in undefined_pairs else _state(records, lab, key, values)
             if state != "value":
-                text[i, j] = state
+                text[i, j] = "undefined\n(see table)" if state == "undefined" else state
                 if state in ("undefined", "n/a"):
                     hatched.append((i, j))
                 continue
@@ -118,4 +119,5 @@ def matrix_table(records: list[dict], task: str, task_title: str, methods: list[
                 line.append("n/a" if s.n == 0 else f"{s.fmt(3)} {s.fmt_ci(3)}")
             rows.append(line)
     return Table(f"{task_title}: every defined pair (mean ± std over seeds, 95% CI)",
-                 ["prior", "objective", "AUROC", "test recon MSE", "test ELBO", "domain probe"], rows)
+                 ["prior", "objective", "AUROC", "test recon MSE", "test ELBO", "domain probe"], rows,
+                 note="" if rows else "No cell of this task has a record yet (see 'Not run' / missing).")
