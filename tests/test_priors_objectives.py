@@ -66,7 +66,7 @@ def test_heatmap_squares_show_mean_and_interval_undefined_and_na():
     objectives = list(OBJECTIVES)
     s = summarize(values)
     assert grid[0, 0] == pytest.approx(sum(values) / 3)
-    assert text[0, 0] == f"{s.mean:.3g}\n[{s.low:.3g}, {s.high:.3g}]"
+    assert text[0, 0] == f"{s.mean:.3g}\n[{s.low:.2g}, {s.high:.2g}]"
     assert text[1, 0] == "n/a" and (1, 0) in hatched
     fae = objectives.index("fae")
     assert text[1, fae] == "undefined\n(see table)" and (1, fae) in hatched

@@ -43,8 +43,8 @@ def _state(records: list[dict], label: str, key: str, values: dict) -> str:
     return "n/a" if done else "not run"
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if math.isfinite(x) else "—"
+def _fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}g}" if math.isfinite(x) else "—"
 
 
 def heatmap_cells(records: list[dict], task: str, key: str, methods: list[str],
@@ -69,7 +69,8 @@ def heatmap_cells(records: list[dict], task: str, key: str, methods: list[str],
                 continue
             s = summarize(list(values[lab].values()))
             grid[i, j] = s.mean
-            text[i, j] = _fmt(s.mean) + (f"\n[{_fmt(s.low)}, {_fmt(s.high)}]" if s.n > 1 else "\n(1 seed)")
+            interval = f"\n[{_fmt(s.low, 2)}, {_fmt(s.high, 2)}]" if s.n > 1 else "\n(1 seed)"
+            text[i, j] = _fmt(s.mean) + interval
     return grid, text, hatched
 
 
@@ -79,10 +80,10 @@ def heatmap_figure(records: list[dict], task: str, key: str, title: str, methods
     """Draw :func:`heatmap_cells` (colour = mean over seeds) to ``figs / name``."""
     grid, text, hatched = heatmap_cells(records, task, key, methods, undefined, label)
     objectives = list(OBJECTIVES)
-    fig, ax = plt.subplots(figsize=(1.25 * len(objectives) + 2, 0.8 * len(methods) + 1.5))
+    fig, ax = plt.subplots(figsize=(1.6 * len(objectives) + 2, 0.8 * len(methods) + 1.5))
     finite = np.isfinite(grid)
-    # Robust colour limits (2nd-98th percentile), so one diverging objective does not flatten the rest.
-    lo, hi = np.percentile(grid[finite], [2, 98]) if finite.any() else (0.0, 1.0)
+    # Robust colour limits (5th-95th percentile), so one diverging square does not flatten the rest.
+    lo, hi = np.percentile(grid[finite], [5, 95]) if finite.any() else (0.0, 1.0)
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=lo, vmax=hi if hi > lo else lo + 1,
                       aspect="auto", extent=(0, len(objectives), len(methods), 0))
     if finite.any():
