@@ -36,6 +36,7 @@ from benchmarks.runner import (
     plan_cells,
     sweep_state,
 )
+from saub.objective_axis import OBJECTIVES
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -68,6 +69,9 @@ def cmd_list(args) -> int:
             desc = getattr(entry, "title", None) or getattr(entry, "description", None) \
                 or (entry.__doc__ or "").strip().split("\n")[0]
             print(f"  {name:<16} {desc}")
+    print("objectives:")  # the VAUB family's option ``objective`` (--set method.objective=NAME)
+    for name, objective in OBJECTIVES.items():
+        print(f"  {name:<16} {objective.text}")
     print(f"profiles: {', '.join(PROFILES)}; executors: {', '.join(EXECUTORS)}")
     return 0
 
@@ -147,16 +151,29 @@ def cmd_run(args) -> int:
     checkpoints = checkpoint_policy(args)
     if args.rows or args.set:
         return run_adhoc(exp, args, seeds, results, device, checkpoints)
-    todo = plan(exp, args.profile, results, seeds, force=args.force, retry_failed=args.retry_failed)
-    total = len(exp.cells(args.profile, seeds))
-    print(f"{exp.name} [{args.profile}]: {len(todo)} of {total} cells to run on {device} -> {results}")
+    cells = only_tasks(exp.cells(args.profile, seeds), args.task)
+    todo = plan_cells(cells, results, args.force, args.retry_failed)
+    print(f"{exp.name} [{args.profile}]: {len(todo)} of {len(cells)} cells to run on {device} -> {results}")
     for part, why in exp.absent(args.profile).items():
         print(f"left out, data absent: {part}\n{why}", file=sys.stderr)
     if todo:
         run_cells(todo, results, executor=args.executor, jobs=args.jobs, address=args.address,
                   progress=not args.quiet, keep_models=args.keep_models, device=device,
                   checkpoints=checkpoints)
-    return finish(sweep_state(exp, args.profile, results, seeds))
+    return finish(cells_state(cells, results))
+
+
+def only_tasks(cells: list, tasks: list[str] | None) -> list:
+    """The cells whose task is one of ``tasks`` (all without); a task no cell has is refused, naming
+    the grid's tasks (an experiment whose rows span tasks, e.g. priors-objectives)."""
+    if not tasks:
+        return cells
+    present = sorted({c.task for c in cells})
+    unknown = sorted(set(tasks) - set(present))
+    if unknown:
+        raise ConfigError(f"no cells of task(s) {', '.join(unknown)}; this grid's tasks: "
+                          f"{', '.join(present)}")
+    return [c for c in cells if c.task in tasks]
 
 
 def cmd_evaluate(args) -> int:
@@ -358,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "task.<argument>= or budget.steps|batch_size= (repeatable, validated)")
     device_option(p)
     checkpoint_options(p)
+    p.add_argument("--task", action="append", help="only the cells of this task (repeatable; records and "
+                   "cell ids as in the full grid, the others are left for a later run)")
     p.add_argument("--keep-models", action="store_true", help="save each finished cell's trained model "
                    "beside its record (<profile>/models/), for `evaluate`")
     p.set_defaults(func=cmd_run)

@@ -23,6 +23,8 @@ from torch import Tensor
 
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import reparameterize, vaub_terms
+from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
+from saub.objective_axis import ObjectiveLosses, step_objective
 from saub.priors.base import Prior
 from saub.structural import gw_per_domain, gw_structural_loss
 
@@ -90,6 +92,7 @@ class AlternatingTrainer:
         prior_steps: int = 10,
         optimizer: str = "adam",
         weight_decay: float = 0.0,
+        objective: str = DEFAULT_OBJECTIVE,
     ):
         if gw not in GW_MODES:
             raise ValueError(f"gw must be one of {GW_MODES}, got {gw!r}")
@@ -115,6 +118,11 @@ class AlternatingTrainer:
             else None
         )
         self.history: list[dict[str, float]] = []
+        #: Step 1 by another objective of the axis (:mod:`saub.objective_axis`), or None for eq. 6.
+        self.objective = None if objective == DEFAULT_OBJECTIVE else ObjectiveLosses(
+            objective, model, prior, beta=beta, obs_std=obs_std)
+        if self.objective is not None and likelihood != "gaussian":
+            raise ValueError(f"objective {objective!r} needs likelihood='gaussian', got {likelihood!r}")
 
     def state_dict(self) -> dict:
         """The optimisers' states and the training history (networks and prior hold their own)."""
@@ -148,21 +156,37 @@ class AlternatingTrainer:
             "vaub": loss.item(),
         }
         if self.gw != "none":
-            if self.gw == "sp" and batch.emb is None:
-                raise ValueError("gw='sp' needs batch.emb (the semantic embeddings of x)")
-            x_repr = batch.emb if self.gw == "sp" else batch.x
-            if self.gw_pairs == "all":
-                gw = gw_structural_loss(x_repr, z, self.gw_metric, self.gw_block_size)
-            else:
-                gw = gw_per_domain(x_repr, z, batch.d, self.gw_metric, self.gw_block_size)
+            gw = self.structural_loss(batch, z)
             logs["gw"] = gw.item()
             loss = loss + self.lambda_gw * gw
         logs["total"] = loss.item()
         return loss, logs
 
+    def structural_loss(self, batch: Batch, z: Tensor) -> Tensor:
+        """L_GW (eq. 12-13) between the batch's inputs (EP) or embeddings (SP) and the latents ``z``."""
+        if self.gw == "sp" and batch.emb is None:
+            raise ValueError("gw='sp' needs batch.emb (the semantic embeddings of x)")
+        x_repr = batch.emb if self.gw == "sp" else batch.x
+        if self.gw_pairs == "all":
+            return gw_structural_loss(x_repr, z, self.gw_metric, self.gw_block_size)
+        return gw_per_domain(x_repr, z, batch.d, self.gw_metric, self.gw_block_size)
+
+    def _structural_of_fresh_sample(self, batch: Batch) -> Tensor:
+        mean, logvar = self.model.encode(batch.x, batch.d)
+        return self.structural_loss(batch, reparameterize(mean, logvar))
+
     def vae_step(self, batch: Batch) -> dict[str, float]:
-        """Step 1 of Alg. 1: one gradient step on θ, φ (and an explicit prior's ψ)."""
+        """Step 1 of Alg. 1: one gradient step on θ, φ (and an explicit prior's ψ); with another
+        objective of the axis, its φ and θ steps (:func:`saub.objective_axis.step_objective`)."""
         self.model.train()
+        if self.objective is not None:
+            structural = None if self.gw == "none" else lambda: self._structural_of_fresh_sample(batch)
+            logs = step_objective(self.objective, self.vae_opt, batch.x, batch.d, structural, self.lambda_gw)
+            for name, value in logs.items():
+                check_loss(name, value, len(self.history))
+            logs["total"] = (logs.get("inference", 0.0) + logs["learning"]
+                             + self.lambda_gw * logs.get("gw", 0.0))
+            return logs
         loss, logs = self.vae_loss(batch)
         self._check("total loss", loss)
         self.vae_opt.zero_grad(set_to_none=True)

@@ -16,6 +16,7 @@ from benchmarks.device_check import DeviceMismatch, EmulatedAccelerator
 from benchmarks.devices import profile_device, resolve_device
 from benchmarks.executors import ray_gpus_per_cell
 from benchmarks.registry import METHODS, METRICS, TASKS
+from saub.objective_axis import OBJECTIVES
 from saub.seeding import seed_everything
 from tests.test_contract import DOMAIN_ADAPTATION, UNSUPERVISED, _binary
 
@@ -143,3 +144,16 @@ def test_metrics_take_the_device_of_their_inputs(metric, toy_task):
     method.fit(toy_task.train.without_labels(), Budget(steps=2, batch_size=16), seed=0)
     with EmulatedAccelerator():
         assert METRICS.get(metric)(method.to(CPU), toy_task.to(CPU), 0)
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_every_objective_stays_on_its_device(objective, toy_task):
+    """The objectives axis (seed 002's objectives) with the score prior (SFS), the mean not batch-normalised
+    (M3 and the FAE need per-row posterior scores)."""
+    entry = METHODS.get("saub")
+    config = entry.resolve({"objective": objective, "batchnorm_mean": False})
+    seed_everything(0)
+    method = entry.build(config, toy_task)
+    with EmulatedAccelerator():
+        method.to(CPU)
+        _exercise(method, toy_task.to(CPU), Budget(steps=2, batch_size=16))

@@ -12,6 +12,7 @@ from benchmarks.contracts import Budget
 from benchmarks.experiment import Profile
 from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
 from benchmarks.runner import record_path
+from saub.objective_axis import OBJECTIVES
 from tests.harness_toys import harness_isolation  # noqa: F401
 
 GRID = "toy-harness-grid"
@@ -33,7 +34,8 @@ def test_list_prints_every_registry(capsys):
     assert sections["methods"] == METHODS.names()
     assert sections["tasks"] == TASKS.names()
     assert sections["metrics"] == METRICS.names()
-    for name in ("fig3", "saub", "vaub", "nested-d", "svc-auroc", "toy-harness-grid", "toy-harness"):
+    assert sections["objectives"] == list(OBJECTIVES)
+    for name in ("fig3", "saub", "vaub", "nested-d", "svc-auroc", "toy-harness-grid", "toy-harness", "fd-m1"):
         assert re.search(rf"^  {re.escape(name)} +\S", out, re.M), name  # every entry has a description
     assert "profiles: smoke, quick, paper; executors: serial, processes, ray" in out
 

@@ -15,6 +15,7 @@ chooses within-domain pairs only (default) or all pairs of a batch
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -22,13 +23,15 @@ import torch
 from torch import Tensor
 
 from benchmarks.checkpoints import CountedBatches
-from benchmarks.contracts import Budget, Method, Split, batched, register_method
+from benchmarks.contracts import Budget, Method, Split, Unsupported, batched, register_method
 from benchmarks.sampling import balanced_batches
 from benchmarks.search import Choice, LogUniform
 from benchmarks.semantic import build_embedder, embed_split
 from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import likelihood_mean
+from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
+from saub.objective_axis import OBJECTIVES, check_objective
 from saub.priors import (
     EnergyPrior,
     MixtureOfGaussiansPrior,
@@ -38,6 +41,7 @@ from saub.priors import (
     VampPrior,
 )
 from saub.priors.ebm import LANGEVIN_STEP, LANGEVIN_STEPS
+from saub.score_matching import elbo as score_matching_elbo
 from saub.training import AlternatingTrainer, Batch
 
 PRIORS = ("gaussian", "mog", "vamp", "ebm", "score")
@@ -51,6 +55,10 @@ class VAUBConfig:
 
     prior: str = field(default="score", metadata={"choices": PRIORS})
     encoder_gradient: str = field(default="sfs", metadata={"choices": ("sfs", "lsgm")})
+    #: What trains the encoders, decoders and prior (:mod:`saub.objective_axis`): seed 000's VAUB
+    #: objective (eq. 6-7, the default) or one of seed 002's (KL / FD inference with M1-M3 or ELBO
+    #: learning, the Fisher autoencoder); validated per prior and likelihood.
+    objective: str = field(default=DEFAULT_OBJECTIVE, metadata={"choices": tuple(OBJECTIVES)})
     latent_dim: int = 2
     hidden: int = 64
     enc_layers: int = 2
@@ -107,6 +115,8 @@ class VAUBConfig:
     langevin_step: float = LANGEVIN_STEP
 
     def validate(self) -> None:
+        check_objective(self.objective, self.prior, self.encoder_gradient, self.likelihood,
+                        self.batchnorm_mean)
         if not 0 < self.beta <= 1:
             raise ValueError(f"beta must lie in (0, 1], got {self.beta}")
         if not 0 < self.sigma_min <= self.sigma_max:
@@ -210,6 +220,7 @@ class VAUBFamily(Method):
             gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
             likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
             prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
+            objective=c.objective,
         )
 
     def finish_fit(self, train: Split) -> None:
@@ -219,12 +230,37 @@ class VAUBFamily(Method):
         self.model.eval()
 
     def loss_weights(self) -> dict[str, float]:
-        """eq. 6-7 and 12: (1/β) Rec − H + CE (the score prior's surrogate for SFS / LSGM) + λ_GW L_GW."""
+        """eq. 6-7 and 12: (1/β) Rec − H + CE (the score prior's surrogate for SFS / LSGM) + λ_GW L_GW;
+        another objective: its φ loss ``inference`` (absent for the FAE) and θ loss ``learning``
+        (:func:`saub.objective_axis.step_objective`) + λ_GW L_GW."""
         c = self.config
-        weights = {"reconstruction": 1.0 / c.beta, "entropy": -1.0, "cross_entropy": 1.0}
+        if c.objective != DEFAULT_OBJECTIVE:
+            weights = {"learning": 1.0} if OBJECTIVES[c.objective].inference is None \
+                else {"inference": 1.0, "learning": 1.0}
+        else:
+            weights = {"reconstruction": 1.0 / c.beta, "entropy": -1.0, "cross_entropy": 1.0}
         if c.gw != "none":
             weights["gw"] = c.lambda_gw
         return weights
+
+    @torch.no_grad()
+    def elbo(self, x: Tensor, d: Tensor, n_samples: int = 1) -> Tensor:
+        """F(x) per row (seed 002, eq. 1) under the fitted model: prior Q_ψ, p(x|z) = N(g_d(z), obs_std² I),
+        KL by Monte Carlo over ``n_samples`` draws; :class:`Unsupported` where log Q_ψ is unknown (score
+        and energy priors) or the likelihood is not Gaussian."""
+        c = self.config
+        if c.likelihood != "gaussian" or c.prior in SEPARATE_PRIORS:
+            raise Unsupported(f"no ELBO: prior {c.prior!r} has no log-density or likelihood {c.likelihood!r} "
+                              "is not Gaussian")
+        self.model.eval()
+        out = x.new_empty(len(x))
+        for dom in torch.unique(d).tolist():
+            rows = d == dom
+            out[rows] = score_matching_elbo(
+                x[rows], lambda xs, dom=dom: self.model.encode_domain(xs, dom),
+                lambda zs, dom=dom: self.model.decode_domain(zs, dom), 2 * math.log(c.obs_std), n_samples,
+                kl="mc", log_prior=self.prior.log_prob)
+        return out
 
     def posterior_moments(self, x: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
         self.model.eval()

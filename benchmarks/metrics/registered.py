@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from benchmarks.contracts import TaskData
+from benchmarks.contracts import TaskData, Unsupported
 from benchmarks.metrics.separation import svc_auroc
 from benchmarks.registry import register_metric
 
 
 @register_metric("svc-auroc")
 def latent_svc_auroc(method, task: TaskData, seed: int) -> dict:
-    """App. H.2: label separation in the shared latent space of the training points."""
+    """App. H.2: label separation in the shared latent space of the training points (binary labels;
+    "n/a" on a task with more classes)."""
+    if task.n_classes != 2:
+        raise Unsupported(f"svc-auroc needs binary labels; task {task.name!r} has {task.n_classes} classes")
     z = method.encode(task.train.x, task.train.d).cpu().numpy()
     out = svc_auroc(z, task.train.y.cpu().numpy(), seed=seed)
     return {"auroc": out["auroc_mean"], "auroc_run_std": out["auroc_std"]}

@@ -14,6 +14,7 @@ with respect to the encoder parameters θ (through ``z``) is the gradient of tha
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -38,6 +39,18 @@ class Prior(nn.Module):
     def cross_entropy(self, z: Tensor) -> Tensor:
         """Per-sample cross-entropy term of eq. 7 (or a surrogate with the same θ-gradient)."""
         return -self.log_prob(z)
+
+    def grad_log_prob(self, z: Tensor) -> Tensor:
+        """∇_z log Q_ψ(z), ``[B, latent_dim] -> [B, latent_dim]``, with a graph (differentiable again in
+        z and ψ): the score that Fisher-divergence objectives need (seed 002, eq. 6 and A.4, eq. 26).
+
+        Default: −∇_z of :meth:`cross_entropy` by autograd, which is ∇_z log Q_ψ(z) whenever the
+        cross-entropy is −log Q_ψ(z) up to a ψ-only constant (explicit priors; the energy prior,
+        −∇_z U_ψ). A prior whose cross-entropy is only a surrogate (score priors) overrides this.
+        """
+        with torch.enable_grad():
+            z = z if z.requires_grad else z.detach().requires_grad_(True)
+            return -torch.autograd.grad(self.cross_entropy(z).sum(), z, create_graph=True)[0]
 
     def prior_loss(self, z: Tensor) -> Tensor:
         """Loss of the separate prior update (Alg. 1, step 2); only for separately trained priors."""

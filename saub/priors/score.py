@@ -280,6 +280,13 @@ class ScorePrior(Prior):
         """S_ψ(z, σ) ≈ ∇_z log q_σ(z)."""
         return self.score_net(z, sigma)
 
+    def grad_log_prob(self, z: Tensor) -> Tensor:
+        """∇_z log Q_ψ(z) as the network gives it: S_ψ(z, σ_min), the score of the prior smoothed by the
+        smallest noise level (the closest to the clean prior DSM trains it at; eq. 10's σ_0), with a
+        graph through S_ψ (so a reparameterised z gets the score network's Jacobian)."""
+        sigma = torch.full((z.shape[0],), self.schedule.sigma_min, dtype=z.dtype, device=z.device)
+        return self.score(z, sigma)
+
     def cross_entropy(self, z: Tensor) -> Tensor:
         if self.encoder_gradient == "sfs":
             return sfs_cross_entropy(z, self.score, self.sfs_sigma, self.sfs_perturb, self.sfs_shrink)

@@ -27,6 +27,7 @@ from saub.score_matching.scores import (
     Encoder,
     LogDensity,
     PosteriorSample,
+    ScoreField,
     likelihood_x_divergence,
     likelihood_x_score,
     posterior_x_score,
@@ -89,15 +90,17 @@ def posterior_kl(
 def posterior_fisher_divergence(
     x: Tensor, encoder: Encoder, decoder: Decoder, log_gamma: Tensor | float, n_samples: int = 1, *,
     noise: Tensor | None = None, reparameterize: bool = False, log_prior: LogDensity | None = None,
+    prior_score: ScoreField | None = None,
 ) -> Tensor:
     """FD inference loss D_F[q(z|x)||p_θ(z|x)] = ½ E_q||∇_z log q(z|x) − ∇_z log p(z) − ∇_z log p_θ(x|z)||².
 
     The first term of eq. (6) (A.1), written out for the Gaussian VAE in A.4, eq. (26)-(27). The
     default ``reparameterize=False`` is Alg. 1's "FD w/o repar." (biased gradient ∇^b, eq. 32);
-    ``True`` is the unbiased reparameterised gradient of the FAE (§3.3.2, eq. 31).
+    ``True`` is the unbiased reparameterised gradient of the FAE (§3.3.2, eq. 31). The prior is
+    ``log_prior`` or its score ``prior_score`` (:func:`~saub.score_matching.scores.posterior_z_scores`).
     """
     ps = sample_posterior(x, encoder, decoder, log_gamma, n_samples, noise, reparameterize)
-    score_q, score_p = posterior_z_scores(ps, log_prior)
+    score_q, score_p = posterior_z_scores(ps, log_prior, prior_score)
     return 0.5 * ((score_q - score_p) ** 2).sum(-1).mean(0)
 
 
@@ -181,13 +184,14 @@ def fisher_constant(x: Tensor, grad_log_pi: LogDensity) -> Tensor:
 def fae_objective(
     x: Tensor, encoder: Encoder, decoder: Decoder, log_gamma: Tensor | float, n_samples: int = 1, *,
     noise: Tensor | None = None, reparameterize: bool = True, divergence: str = "closed",
-    log_prior: LogDensity | None = None,
+    log_prior: LogDensity | None = None, prior_score: ScoreField | None = None,
 ) -> Tensor:
     """Fisher autoencoder (Elkhalil et al.) per datum: D_F[q(z|x)||p_θ(z|x)] + M1(x), eq. (6) with
     J^π replaced by M1 (8); its E_π is the joint FD minus E_π C_π (A.1), minimised jointly in (φ, θ)
-    with reparameterised samples (§3.1, §3.3.2). Both terms use the same samples."""
+    with reparameterised samples (§3.1, §3.3.2). Both terms use the same samples; the prior is
+    ``log_prior`` or its score ``prior_score``."""
     ps = sample_posterior(x, encoder, decoder, log_gamma, n_samples, noise, reparameterize)
-    score_q, score_p = posterior_z_scores(ps, log_prior)
+    score_q, score_p = posterior_z_scores(ps, log_prior, prior_score)
     s_p = likelihood_x_score(ps)
     s_q = posterior_x_score(ps, encoder, x.shape[1:])
     m1 = 0.5 * (s_p**2).sum(-1) + likelihood_x_divergence(ps, s_p, divergence) + 0.5 * (s_q**2).sum(-1)

@@ -46,6 +46,8 @@ from torch import Tensor
 Encoder = Callable[[Tensor], tuple[Tensor, Tensor]]
 Decoder = Callable[[Tensor], Tensor]
 LogDensity = Callable[[Tensor], Tensor]
+#: ``[N, d_z] -> [N, d_z]``: a score ∇_z log p(z) given directly (a prior known only through it).
+ScoreField = Callable[[Tensor], Tensor]
 
 LOG_2PI = math.log(2 * math.pi)
 DIVERGENCES = ("closed", "exact")
@@ -160,9 +162,21 @@ def posterior_x_score(ps: PosteriorSample, encoder: Encoder, shape: torch.Size) 
     return ps.split(grad_of_sum(diag_gaussian_log_prob(ps.z, mean, logvar), ps.x))
 
 
-def posterior_z_scores(ps: PosteriorSample, log_prior: LogDensity | None = None) -> tuple[Tensor, Tensor]:
-    """(∇_z log q(z|x), ∇_z log p(z) + ∇_z log p_θ(x|z)) by autograd, each ``[S, B, d_z]`` (eq. 26)."""
-    log_prior = standard_normal_log_prob if log_prior is None else log_prior
+def posterior_z_scores(
+    ps: PosteriorSample, log_prior: LogDensity | None = None, prior_score: ScoreField | None = None
+) -> tuple[Tensor, Tensor]:
+    """(∇_z log q(z|x), ∇_z log p(z) + ∇_z log p_θ(x|z)) by autograd, each ``[S, B, d_z]`` (eq. 26).
+
+    The prior enters by its log-density ``log_prior`` (differentiated here; default N(0, I)) or by its
+    score ``prior_score`` directly (``[N, d_z] -> [N, d_z]``, e.g. :meth:`saub.priors.Prior.grad_log_prob`
+    or a score network), for priors known only through ∇_z log p(z); not both.
+    """
+    if log_prior is not None and prior_score is not None:
+        raise ValueError("give the prior by log_prior or by prior_score, not both")
     score_q = grad_of_sum(ps.log_q, ps.z)
-    score_p = grad_of_sum(log_prior(ps.z) + ps.log_lik, ps.z)
+    if prior_score is not None:
+        score_p = prior_score(ps.z) + grad_of_sum(ps.log_lik, ps.z)
+    else:
+        log_prior = standard_normal_log_prob if log_prior is None else log_prior
+        score_p = grad_of_sum(log_prior(ps.z) + ps.log_lik, ps.z)
     return ps.split(score_q), ps.split(score_p)

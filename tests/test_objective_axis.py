@@ -1,0 +1,293 @@
+"""The objectives axis (:mod:`saub.objective_axis`): prior scores, the objectives computed through the
+VAUB family equal :mod:`saub.score_matching` and closed forms, undefined combinations are refused,
+one step is Alg. 1 of seed 002 by hand, and training with every defined objective lowers its loss."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from benchmarks.contracts import Budget
+from benchmarks.registry import METHODS, TASKS
+from saub.networks import MultiDomainAutoencoder
+from saub.objective import reparameterize, vaub_terms
+from saub.objective_axis import (
+    OBJECTIVES,
+    ObjectiveLosses,
+    check_objective,
+    defined_objectives,
+    parameter_groups,
+    step_objective,
+    undefined_reason,
+)
+from saub.priors import EnergyPrior, MixtureOfGaussiansPrior, ScorePrior, StandardGaussianPrior, VampPrior
+from saub.score_matching import (
+    elbo,
+    fae_objective,
+    m1_objective,
+    m2_objective,
+    m3_objective,
+    posterior_fisher_divergence,
+    posterior_kl,
+    posterior_z_scores,
+    sample_posterior,
+)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+DT = torch.float64
+
+
+def _model(n_domains: int = 2, dim: int = 3, latent: int = 2) -> MultiDomainAutoencoder:
+    torch.manual_seed(0)
+    return MultiDomainAutoencoder((dim,), n_domains, latent, hidden=8, batchnorm_mean=False).double()
+
+
+def _batch(n: int = 12, dim: int = 3, n_domains: int = 2):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(n, dim, generator=gen, dtype=DT)
+    d = torch.arange(n) % n_domains
+    return x, d
+
+
+# --- prior scores -----------------------------------------------------------------------------------
+
+
+def test_prior_scores_match_closed_forms_and_torch_distributions():
+    z = torch.randn(7, 2, dtype=DT)
+    assert torch.allclose(StandardGaussianPrior(2).grad_log_prob(z), -z)
+
+    mog = MixtureOfGaussiansPrior(2, 3).double()
+    dist = torch.distributions
+    comps = dist.Independent(dist.Normal(mog.means, (0.5 * mog.logvars).exp()), 1)
+    mix = dist.MixtureSameFamily(dist.Categorical(logits=mog.logits), comps)
+    zz = z.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(mix.log_prob(zz).sum(), zz)
+    assert torch.allclose(mog.grad_log_prob(z), expected)
+
+    # E(z) = aᵀz: Q ∝ exp(−aᵀz) N(0, I) = N(−a, I), whose score is −(z + a).
+    lin = nn.Linear(2, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.7, -1.3]], dtype=DT))
+    ebm = EnergyPrior(2, energy_net=lin)
+    assert torch.allclose(ebm.grad_log_prob(z), -(z + lin.weight[0]))
+
+    score = ScorePrior(2, sigma_min=0.05, sigma_max=1.0).double()
+    sig = torch.full((7,), 0.05, dtype=DT)
+    assert torch.allclose(score.grad_log_prob(z), score.score_net(z, sig))
+
+
+def test_vamp_score_is_that_of_its_mixture_of_encoded_pseudo_inputs():
+    model = _model()
+    vamp = VampPrior(2, (3,), 2, model.encode_domain, n_pseudo=2, encoder_modules=model).double()
+    means, logvars = vamp.components()
+    z = torch.randn(5, 2, dtype=DT)
+    # Brute force: Σ_k w_k N_k(z) (−(z − μ_k)/σ_k²) / Σ_k w_k N_k(z), equal weights.
+    dens = torch.stack([torch.distributions.Normal(m, (0.5 * lv).exp()).log_prob(z).sum(-1).exp()
+                        for m, lv in zip(means, logvars)], 1)
+    grads = torch.stack([-(z - m) / lv.exp() for m, lv in zip(means, logvars)], 1)
+    expected = (dens.unsqueeze(-1) * grads).sum(1) / dens.sum(1, keepdim=True)
+    assert torch.allclose(vamp.grad_log_prob(z), expected.detach())
+
+
+def test_posterior_scores_and_fd_by_prior_score_equal_those_by_log_density():
+    model, mog = _model(1), MixtureOfGaussiansPrior(2, 3).double()
+    x, _ = _batch(6, n_domains=1)
+    noise = torch.randn(2, 6, 2, dtype=DT)
+
+    def enc(xs):
+        return model.encode_domain(xs, 0)
+
+    def dec(zs):
+        return model.decode_domain(zs, 0)
+
+    ps = sample_posterior(x, enc, dec, -0.5, 2, noise, reparameterize=False)
+    by_density = posterior_z_scores(ps, mog.log_prob)
+    by_score = posterior_z_scores(ps, prior_score=mog.grad_log_prob)
+    for a, b in zip(by_density, by_score):
+        assert torch.allclose(a, b)
+    fd_a = posterior_fisher_divergence(x, enc, dec, -0.5, 2, noise=noise, log_prior=mog.log_prob)
+    fd_b = posterior_fisher_divergence(x, enc, dec, -0.5, 2, noise=noise, prior_score=mog.grad_log_prob)
+    assert torch.allclose(fd_a, fd_b)
+    with pytest.raises(ValueError, match="not both"):
+        posterior_z_scores(ps, mog.log_prob, mog.grad_log_prob)
+
+
+# --- objectives through the method -------------------------------------------------------------------
+
+
+def _library_per_domain(fn, model, x, d, log_gamma, seed):
+    """Σ_d mean of the library function on domain d's rows, drawing the same noise as the axis."""
+    torch.manual_seed(seed)
+    total = 0.0
+    for dom in (0, 1):
+        total = total + fn(x[d == dom], lambda xs, dom=dom: model.encode_domain(xs, dom),
+                           lambda zs, dom=dom: model.decode_domain(zs, dom), log_gamma, 1).mean()
+    return total
+
+
+@pytest.mark.parametrize("objective", [o for o in OBJECTIVES if o != "vaub"])
+def test_objective_losses_equal_the_library_functions(objective):
+    model, prior = _model(), MixtureOfGaussiansPrior(2, 3).double()
+    x, d = _batch()
+    beta, obs_std = 0.5, 0.8
+    losses = ObjectiveLosses(objective, model, prior, beta=beta, obs_std=obs_std)
+    log_gamma = math.log(beta * obs_std**2)
+    assert losses.log_gamma == pytest.approx(log_gamma)
+    log_p = prior.log_prob
+    inference = {"kl": lambda *a: posterior_kl(*a, kl="mc", log_prior=log_p),
+                 "fd": lambda *a: posterior_fisher_divergence(*a, log_prior=log_p)}
+    learning = {"elbo": lambda *a: -elbo(*a, kl="mc", log_prior=log_p),
+                "m1": lambda *a: m1_objective(*a, include_q_term=False),
+                "m2": m2_objective, "m3": m3_objective,
+                "fae": lambda *a: fae_objective(*a, log_prior=log_p)}
+    spec = OBJECTIVES[objective]
+    if spec.inference is not None:
+        torch.manual_seed(3)
+        ours = losses.inference(x, d)
+        assert torch.allclose(ours, _library_per_domain(inference[spec.inference], model, x, d, log_gamma, 3))
+    torch.manual_seed(4)
+    ours = losses.learning(x, d)
+    assert torch.allclose(ours, _library_per_domain(learning[spec.learning], model, x, d, log_gamma, 4))
+
+
+def test_fd_elbo_learning_has_the_theta_gradient_of_the_vaub_objective():
+    """γ = β·obs_std²: the decoder gradient of −ELBO (1) with that γ is the decoder gradient of the VAUB
+    objective's (1/β) Rec with std obs_std (eq. 6-7), on the same sample."""
+    model, prior = _model(), StandardGaussianPrior(2)
+    x, d = _batch()
+    beta, obs_std = 0.4, 0.7
+    theta = parameter_groups(model, prior)["theta"]
+    torch.manual_seed(5)
+    ours = ObjectiveLosses("fd-elbo", model, prior, beta=beta, obs_std=obs_std).learning(x, d)
+    g_ours = torch.autograd.grad(ours, theta)
+    torch.manual_seed(5)  # the same ε, domain by domain
+    parts = []
+    for dom in (0, 1):
+        mean, logvar = model.encode_domain(x[d == dom], dom)
+        parts.append((mean, logvar, reparameterize(mean, logvar)))
+    mean, logvar, z = (torch.zeros(len(x), 2, dtype=DT) for _ in range(3))
+    for dom, (m, lv, zz) in zip((0, 1), parts):
+        mean[d == dom], logvar[d == dom], z[d == dom] = m, lv, zz
+    terms = vaub_terms(mean, logvar, z, model.decode(z, d), x, d, prior, beta, "gaussian", obs_std)
+    g_vaub = torch.autograd.grad(terms.total, theta)
+    for a, b in zip(g_ours, g_vaub):
+        assert torch.allclose(a, b)
+
+
+def test_fd_inference_of_a_linear_gaussian_model_matches_the_closed_form():
+    """One domain, g(z) = W z, q = N(μ, diag s²) with x-independent parameters, prior N(0, I): the exact
+    posterior is N(m, P⁻¹), P = I + WᵀW/γ, m = P⁻¹Wᵀx/γ, and D_F[q||p(z|x)] = ½ E_q||−(z−μ)/s² + P(z−m)||²
+    = ½ [ ||P(μ − m)||² + tr((P − S⁻¹)² S) ] with S = diag s² (A.4, eq. 26)."""
+    model = MultiDomainAutoencoder((2,), 1, 2, hidden=4, dec_layers=1, batchnorm_mean=False).double()
+    w = torch.tensor([[1.0, 0.5], [-0.3, 0.8]], dtype=DT)
+    mu, logs2 = torch.tensor([0.2, -0.4], dtype=DT), torch.tensor([-1.0, -0.5], dtype=DT)
+    model.encode_domain = lambda xs, dom: (mu.expand(len(xs), 2), logs2.expand(len(xs), 2))
+    model.decode_domain = lambda zs, dom: zs @ w.T
+    x = torch.tensor([[0.3, -0.6]], dtype=DT)
+    d = torch.zeros(1, dtype=torch.int64)
+    losses = ObjectiveLosses("fd-m1", model, StandardGaussianPrior(2), beta=1.0, obs_std=0.5)
+    losses.n_samples = 4000
+    torch.manual_seed(0)
+    ours = losses.inference(x, d)
+    gamma = 0.25
+    p = torch.eye(2, dtype=DT) + w.T @ w / gamma
+    m = torch.linalg.solve(p, w.T @ x[0] / gamma)
+    s = torch.diag(logs2.exp())
+    r = p - torch.linalg.inv(s)
+    closed = 0.5 * ((p @ (mu - m)) ** 2).sum() + 0.5 * torch.trace(r @ r @ s)
+    assert ours.item() == pytest.approx(closed.item(), rel=0.05)
+
+
+def test_one_step_is_alg1_by_hand_with_sgd():
+    """φ' = φ − η ∇_φ [D_F + λ L_GW](φ, θ), then θ' = θ − η ∇_θ M2(φ', θ), then ψ' = ψ − η ∇_ψ CE(φ')."""
+    model, prior = _model(), MixtureOfGaussiansPrior(2, 3).double()
+    x, d = _batch()
+    lr, lam = 0.05, 0.3
+    ref_model, ref_prior = _model(), MixtureOfGaussiansPrior(2, 3).double()
+    ref_model.load_state_dict(model.state_dict())
+    ref_prior.load_state_dict(prior.state_dict())
+    losses = ObjectiveLosses("fd-m2", model, prior)
+    opt = torch.optim.SGD(list(model.parameters()) + list(prior.parameters()), lr=lr)
+
+    def gw_of(m):
+        from saub.structural import gw_per_domain
+        mean, logvar = m.encode(x, d)
+        return gw_per_domain(x, reparameterize(mean, logvar), d)
+
+    torch.manual_seed(7)
+    step_objective(losses, opt, x, d, lambda: gw_of(model), lam)
+
+    torch.manual_seed(7)
+    ref = ObjectiveLosses("fd-m2", ref_model, ref_prior)
+    groups = parameter_groups(ref_model, ref_prior)
+    gw = gw_of(ref_model)
+    g = torch.autograd.grad(ref.inference(x, d) + lam * gw, groups["phi"], allow_unused=True)
+    with torch.no_grad():
+        for p, gp in zip(groups["phi"], g):
+            if gp is not None:
+                p -= lr * gp
+    g = torch.autograd.grad(ref.learning(x, d), groups["theta"], allow_unused=True)
+    with torch.no_grad():
+        for p, gp in zip(groups["theta"], g):
+            if gp is not None:
+                p -= lr * gp
+    g = torch.autograd.grad(ref.prior_fit(x, d), groups["psi"])
+    with torch.no_grad():
+        for p, gp in zip(groups["psi"], g):
+            p -= lr * gp
+    for a, b in zip(list(model.parameters()) + list(prior.parameters()),
+                    list(ref_model.parameters()) + list(ref_prior.parameters())):
+        assert torch.allclose(a, b)
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+def test_undefined_combinations_are_refused_naming_the_defined_ones():
+    with pytest.raises(ValueError, match=r"same model as 'sfs'.*defined here: vaub, kl-m1, kl-m2$"):
+        METHODS.get("lsgm").resolve({"objective": "fd-m1"})
+    with pytest.raises(ValueError, match=r"Gaussian likelihood.*defined here: vaub$"):
+        METHODS.get("vaub").resolve({"objective": "kl-m1", "likelihood": "bernoulli"})
+    with pytest.raises(ValueError, match=r"batchnorm_mean=False.*defined here: vaub, kl-m1, kl-m2, fd-elbo, "
+                                         r"fd-m1, fd-m2$"):
+        METHODS.get("saub").resolve({"objective": "fae"})
+    with pytest.raises(ValueError, match="valid objectives: vaub, kl-m1"):
+        check_objective("sm", "gaussian")
+    with pytest.raises(ValueError, match="choose one of vaub, kl-m1"):
+        METHODS.get("saub").resolve({"objective": "sm"})
+    assert defined_objectives("score", "sfs") == list(OBJECTIVES)
+    assert undefined_reason("vaub", "score", "lsgm", "bernoulli", True) is None
+    assert METHODS.get("saub").resolve({}).objective == "vaub"
+
+
+# --- training ---------------------------------------------------------------------------------------------
+
+DEFINED = [(method, objective) for method, prior, grad in
+           (("vae-gaussian", "gaussian", "sfs"), ("vaub", "mog", "sfs"), ("vae-vamp", "vamp", "sfs"),
+            ("vae-ebm", "ebm", "sfs"), ("lsgm", "score", "lsgm"), ("saub", "score", "sfs"))
+           for objective in defined_objectives(prior, grad)
+           if objective != "vaub" and (method == "vae-gaussian" or objective in ("kl-m1", "fd-elbo", "fae"))]
+
+
+@pytest.mark.parametrize(("method", "objective"), DEFINED)
+def test_training_with_each_objective_lowers_its_losses(method, objective):
+    """A score prior is held fixed (prior_steps=0: a loss against a moving S_ψ need not fall), and its
+    KL inference loss is not checked: its value is the SFS / LSGM surrogate, only its gradient is the KL's."""
+    task = TASKS.get("nested-d")(seed=0, n_per_domain=40)
+    entry = METHODS.get(method)
+    score_prior = method in ("saub", "lsgm")
+    config = entry.resolve({"objective": objective, "batchnorm_mean": False, "obs_std": 0.3, "lr": 3e-3,
+                            "prior_steps": 0 if score_prior else 1, "langevin_steps": 3, "ebm_hidden": 16,
+                            "hidden": 32})
+    torch.manual_seed(0)
+    curves = entry.build(config, task).fit(task.train, Budget(steps=80, batch_size=64), 0)
+    assert set(entry.build(config, task).loss_weights()) <= set(curves)
+    surrogate = score_prior and OBJECTIVES[objective].inference == "kl"
+    checked = ["learning"] if surrogate else ["inference", "learning"]
+    for name in checked:
+        if name in curves:
+            first, last = curves[name][:10], curves[name][-10:]
+            assert sum(last) / 10 < sum(first) / 10, (name, first, last)

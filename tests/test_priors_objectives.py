@@ -1,0 +1,112 @@
+"""priors-objectives: the matrix covers every VAUB-family prior × objective, undefined pairs carry a
+reason and no cell, MNIST's rows leave with its data, the heat map squares show the seeds' mean and
+95% interval; the test-elbo metric is seed 002's eq. (1) per domain, "n/a" without log Q."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from benchmarks.contracts import Budget, Unsupported
+from benchmarks.experiments import priors_objectives as po
+from benchmarks.experiments.priors_objectives_report import heatmap_cells
+from benchmarks.metrics.elbo import N_SAMPLES
+from benchmarks.registry import EXPERIMENTS, METHODS, METRICS, TASKS
+from benchmarks.stats import summarize
+from saub.objective_axis import OBJECTIVES
+from saub.score_matching import elbo
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+EXP = EXPERIMENTS.get("priors-objectives")
+
+
+def test_matrix_is_every_prior_times_every_objective_on_each_task():
+    methods = po.vaub_family_methods()
+    assert methods[:6] == ["vae-gaussian", "vaub", "vae-vamp", "vae-ebm", "lsgm", "saub"]
+    undefined = {(t, m, o): why for t, m, o, why in EXP.undefined()}
+    for task in po.SETTINGS:
+        for m in methods:
+            for o in OBJECTIVES:
+                defined = any(r.label == po.row_label(m, o, task) for r in EXP.rows)
+                assert defined != ((task, m, o) in undefined), (task, m, o)
+    assert {(m, o) for t, m, o in undefined if t == po.NESTED} == {
+        ("lsgm", o) for o in ("fd-elbo", "fd-m1", "fd-m2", "fd-m3", "fae")}
+    assert all("same model as 'sfs'" in why for why in undefined.values())
+
+
+def test_cells_per_profile_and_mnist_leaves_with_its_data(monkeypatch):
+    smoke = EXP.cells("smoke")
+    assert {c.task for c in smoke} == {po.NESTED} and len(smoke) == 49
+    assert all(c.task_kwargs == {"n_per_domain": 20} for c in smoke)
+    assert all(c.overrides["batchnorm_mean"] is False for c in smoke)
+    assert {c.task for c in EXP.cells("quick")} == {po.NESTED, po.MNIST}
+    monkeypatch.setattr(po, "mnist_missing", lambda: FileNotFoundError("mnist/train-images-idx3-ubyte.gz"))
+    assert {c.task for c in EXP.cells("quick")} == {po.NESTED}
+    assert list(EXP.absent("quick").values()) == ["mnist/train-images-idx3-ubyte.gz"]
+    assert EXP.absent("smoke") == {}
+    with pytest.raises(ValueError, match="valid profiles: smoke, quick, paper"):
+        EXP.absent("fast")
+
+
+def _record(label: str, seed: int, metrics: dict, task: str = po.NESTED) -> dict:
+    return {"cell": {"label": label, "task": task, "seed_index": seed, "sweep": {}}, "status": "done",
+            "seed": seed, "metrics": metrics}
+
+
+def test_heatmap_squares_show_mean_and_interval_undefined_and_na():
+    methods = ["vae-gaussian", "lsgm"]
+    lab = po.row_label("vae-gaussian", "vaub", po.NESTED)
+    values = [0.61, 0.7, 0.74]
+    records = [_record(lab, s, {"test_elbo": v}) for s, v in enumerate(values)]
+    records.append(_record(po.row_label("lsgm", "vaub", po.NESTED), 0, {"test_elbo": "n/a"}))
+    grid, text, hatched = heatmap_cells(records, po.NESTED, "test_elbo", methods, EXP.undefined(),
+                                        po.row_label)
+    objectives = list(OBJECTIVES)
+    s = summarize(values)
+    assert grid[0, 0] == pytest.approx(sum(values) / 3)
+    assert text[0, 0] == f"{s.mean:.3g}\n[{s.low:.2g}, {s.high:.2g}]"
+    assert text[1, 0] == "n/a" and (1, 0) in hatched
+    fae = objectives.index("fae")
+    assert text[1, fae] == "undefined\n(see table)" and (1, fae) in hatched
+    assert text[0, fae] == "not run" and (0, fae) not in hatched and math.isnan(grid[0, fae])
+
+
+def test_test_elbo_is_eq1_per_domain_and_na_without_a_log_density():
+    task = TASKS.get("nested-d")(seed=0, n_per_domain=10, n_test_per_domain=6)
+    entry = METHODS.get("vaub")
+    method = entry.build(entry.resolve({"batchnorm_mean": False, "obs_std": 0.5}), task)
+    method.fit(task.train, Budget(steps=2, batch_size=16), 0)
+    out = METRICS.get("test-elbo")(method, task, 3)
+    torch.manual_seed(3)
+    x, d = task.test.x, task.test.d
+    expected = []
+    with torch.no_grad():
+        for dom in (0, 1):
+            expected.append(elbo(x[d == dom], lambda xs, dom=dom: method.model.encode_domain(xs, dom),
+                                 lambda zs, dom=dom: method.model.decode_domain(zs, dom), 2 * math.log(0.5),
+                                 N_SAMPLES, kl="mc", log_prior=method.prior.log_prob))
+    assert out["test_elbo"] == pytest.approx(float(torch.cat(expected).mean()), rel=1e-6)
+    score = METHODS.get("saub")
+    with pytest.raises(Unsupported, match="no log-density"):
+        METRICS.get("test-elbo")(score.build(score.resolve({}), task), task, 0)
+
+
+def test_svc_auroc_is_na_on_a_task_with_more_than_two_classes():
+    task = TASKS.get("nested-d")(seed=0, n_per_domain=10)
+    ten = type(task)(**{**task.__dict__, "n_classes": 10})
+    with pytest.raises(Unsupported, match="binary labels"):
+        METRICS.get("svc-auroc")(None, ten, 0)
+
+
+def test_run_task_filter_keeps_one_task_and_refuses_an_absent_one():
+    from benchmarks.cli import only_tasks
+    from benchmarks.config import ConfigError
+
+    quick = EXP.cells("quick")
+    nested = only_tasks(quick, [po.NESTED])
+    assert nested == [c for c in quick if c.task == po.NESTED] and len(nested) == 147
+    assert only_tasks(quick, None) == quick
+    with pytest.raises(ConfigError, match="this grid's tasks: nested-d, rotated-mnist"):
+        only_tasks(quick, ["mnist-usps"])
