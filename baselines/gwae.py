@@ -288,7 +288,7 @@ class GWAE(Method):
             z = self._mean(xb)
             return -self.critic(self.decode(z), z)
 
-        return batched(score, x, torch.zeros(len(x), dtype=torch.int64))
+        return batched(score, x, torch.zeros(len(x), dtype=torch.int64, device=x.device))
 
 
 register_method("gwae", GWAE, "Gromov-Wasserstein autoencoder, domains pooled (seed 001, eq. 13); "

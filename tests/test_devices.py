@@ -157,3 +157,27 @@ def test_every_objective_stays_on_its_device(objective, toy_task):
     with EmulatedAccelerator():
         method.to(CPU)
         _exercise(method, toy_task.to(CPU), Budget(steps=2, batch_size=16))
+
+
+@pytest.mark.parametrize("name", ["gwae", "vae-gaussian"])
+def test_ood_and_isometry_metrics_take_the_device_of_their_inputs(name, digits_like_task):
+    """gwae-mnist's metrics: OoD sets made from the test images, anomaly scores, generated pairs."""
+    from benchmarks.metrics.ood_isometry import (
+        OOD_SETS,
+        anomaly_scores,
+        distance_agreement,
+        generated_pairs,
+        ood_inputs,
+    )
+
+    entry = METHODS.get(name)
+    seed_everything(0)
+    method = entry.build(entry.resolve({"latent_dim": 4, "hidden": 32}), digits_like_task)
+    method.fit(digits_like_task.train.without_labels(), Budget(steps=2, batch_size=16), seed=0)
+    with EmulatedAccelerator():
+        task = digits_like_task.to(CPU)
+        method.to(CPU)
+        for ood in (s for s in OOD_SETS if s != "usps"):  # USPS is data on disk: the data tests load it
+            anomaly_scores(method, ood_inputs(ood, task.test.x))
+        x, z = generated_pairs(method, 8)
+        assert distance_agreement(x.flatten(1), z)

@@ -56,8 +56,8 @@ def patch_shuffle(x: Tensor, grid: int, generator: torch.Generator) -> Tensor:
         raise ValueError(f"image side {s} is not divisible by the patch grid {grid}")
     p = s // grid
     patches = x.reshape(n, c, grid, p, grid, p).permute(0, 2, 4, 1, 3, 5).reshape(n, grid * grid, c, p, p)
-    perm = torch.argsort(torch.rand(n, grid * grid, generator=generator), dim=1)
-    patches = patches[torch.arange(n)[:, None], perm]
+    perm = torch.argsort(torch.rand(n, grid * grid, generator=generator), dim=1).to(x.device)
+    patches = patches[torch.arange(n, device=x.device)[:, None], perm]
     return patches.reshape(n, grid, grid, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(n, c, s, s)
 
 
@@ -71,13 +71,13 @@ def ood_inputs(name: str, id_x: Tensor, root=None) -> Tensor:
         x, _, _ = load_domain("usps", "test", root)
         rows = (torch.randint(len(x), (n,), generator=gen) if n > len(x)
                 else torch.randperm(len(x), generator=gen)[:n])
-        return x[rows]
+        return x[rows].to(id_x.device)
     if name == "mnist-rot90":
         return torch.rot90(id_x, 1, dims=(2, 3)).contiguous()
     if name == "patch-shuffled":
         return patch_shuffle(id_x, PATCH_GRID, gen)
     if name == "uniform-noise":
-        return torch.rand(id_x.shape, generator=gen)
+        return torch.rand(id_x.shape, generator=gen).to(id_x.device)  # drawn on the host: the same anywhere
     raise ValueError(f"unknown OoD set {name!r}; valid sets: {', '.join(OOD_SETS)}")
 
 
@@ -89,7 +89,7 @@ def anomaly_scores(method, x: Tensor) -> Tensor:
     prior = getattr(method, "prior", None)
     if prior is None:
         raise Unsupported(f"{type(method).__name__} has neither an anomaly score nor a prior")
-    z = method.encode(x, torch.zeros(len(x), dtype=torch.int64))
+    z = method.encode(x, torch.zeros(len(x), dtype=torch.int64, device=x.device))
     try:
         return -prior.log_prob(z)
     except NotImplementedError as exc:
@@ -113,8 +113,8 @@ def generated_pairs(method, n: int) -> tuple[Tensor, Tensor]:
     if not isinstance(getattr(method, "prior", None), StandardGaussianPrior):
         raise Unsupported(f"{type(method).__name__}: no sampler for generated pairs")
     method.model.eval()
-    z = torch.randn(n, method.prior.latent_dim)
-    return method.decode_mean(z, torch.zeros(n, dtype=torch.int64)), z
+    z = torch.randn(n, method.prior.latent_dim).to(method.device)  # drawn on the host: same numbers anywhere
+    return method.decode_mean(z, torch.zeros(n, dtype=torch.int64, device=z.device)), z
 
 
 def distance_agreement(x: Tensor, z: Tensor) -> dict[str, float]:
