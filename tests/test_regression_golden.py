@@ -102,3 +102,22 @@ def test_an_empty_golden_file_is_a_failure_not_a_pass(golden_dir):
     regression.golden_path("toy-harness-golden").write_text(json.dumps({"cells": {}}))
     assert regression.compare("toy-harness-golden", []) == ["toy-harness-golden_smoke.json has no cells: "
                                                             "nothing is checked"]
+
+
+def test_merging_a_host_widens_the_drift_to_its_values_and_keeps_the_golden_ones(golden_dir, tmp_path):
+    """A second host whose values differ: its distance becomes host drift, so both hosts pass."""
+    with temporary_experiment(_toy([Row("a", "toy-harness")])):
+        regression.write_golden("toy-harness-golden", variants={})
+        path = regression.golden_path("toy-harness-golden")
+        other = json.loads(path.read_text())
+        here, tolerance = (other["cells"]["a|"]["toy_score"][k] for k in ("value", "tolerance"))
+        offset = 2 * tolerance + 1.0
+        other["cells"]["a|"]["toy_score"]["value"] = here + offset  # as measured on another host
+        path.write_text(json.dumps(other))
+        records = regression.run_smoke("toy-harness-golden", tmp_path / "r", [0])
+        assert regression.compare("toy-harness-golden", records)  # this host fails the other's golden
+        merged = json.loads(regression.merge_host("toy-harness-golden").read_text())
+        assert regression.compare("toy-harness-golden", records) == []
+    entry = merged["cells"]["a|"]["toy_score"]
+    assert entry["value"] == here + offset and entry["host_drift"] == pytest.approx(offset)
+    assert entry["tolerance"] == pytest.approx(2 * offset) and merged["merged_hosts"]
