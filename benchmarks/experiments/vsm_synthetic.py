@@ -136,8 +136,8 @@ class VsmSynthetic(Experiment):
     profiles = {
         "smoke": Profile(Budget(steps=20, batch_size=200), seeds=1,
                          sweep={DATA_KEY: ("mixture",), J_KEY: (1, 2), K_KEY: (0, 1)},
-                         task_kwargs={"lr": 3e-3, "n_samples": 2, "n_test": 200, "n_is": 200}),
-        "quick": Profile(Budget(steps=800, batch_size=1000), seeds=2,
+                         task_kwargs={"lr": 1e-3, "n_samples": 2, "n_test": 200, "n_is": 200}),
+        "quick": Profile(Budget(steps=800, batch_size=1000), seeds=3,
                          sweep={DATA_KEY: ("sparse", "mixture"), J_KEY: (1, 3), K_KEY: (0, 1)},
                          task_kwargs={"lr": 3e-3, "n_samples": 2, "n_test": 1000, "n_is": 1000}),
         "paper": Profile(Budget(steps=10000, batch_size=1000), seeds=10,
