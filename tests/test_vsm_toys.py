@@ -46,6 +46,7 @@ from benchmarks.vsm_toys.synthetic import (
     linear_gaussian_posterior,
     linear_gaussian_reference,
     sample_dataset,
+    train_vae,
 )
 from saub.score_matching import joint_fisher_divergence, m1_objective, m2_objective
 
@@ -446,3 +447,11 @@ def test_synthetic_claims_contradicted_on_opposite_records():
                                  j_gain=-0.3)
     assert _synthetic_verdicts(records) == dict.fromkeys(("C1", "C2", "C3", "C4", "C5"), "contradicted")
     assert _synthetic_verdicts([])["C2"] == "inconclusive"
+
+
+def test_train_vae_stops_at_a_non_finite_loss():
+    """log γ = −200 makes exp(−log γ) overflow in float32: the first learning loss is infinite, so the
+    run stops after one step and reports itself not finite (the cell then records NLL "n/a")."""
+    run = train_vae("mixture", "kl", "elbo", encoder_steps=1, bilevel_steps=0, steps=5, batch_size=8, lr=1e-3,
+                    bilevel_lr=0.01, n_samples=1, log_gamma0=-200.0, seed=0)
+    assert run["steps_done"] == 1 and not run["finite"] and not math.isfinite(run["curve"][0])
