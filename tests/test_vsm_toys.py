@@ -1,4 +1,5 @@
-"""Seed 002's toy studies (benchmarks/vsm_toys, experiments vsm-recovery and vsm-toy-posteriors):
+"""Seed 002's toy studies (benchmarks/vsm_toys, experiments vsm-recovery, vsm-toy-posteriors and
+vsm-synthetic):
 closed forms against autograd, torch.distributions and brute force; the cells' determinism; the
 claims' predicates on crafted records."""
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from benchmarks.experiments.vsm_recovery import ALPHA_KEY, THETA_KEY
+from benchmarks.experiments.vsm_synthetic import BAD_LABELS, DATA_KEY, J_KEY, K_KEY
 from benchmarks.experiments.vsm_toy_posteriors import (
     LIK_KEY,
     OPT_KEY,
@@ -38,7 +40,15 @@ from benchmarks.vsm_toys.recovery import (
     recovery_model,
     training_loss,
 )
-from saub.score_matching import joint_fisher_divergence
+from benchmarks.vsm_toys.synthetic import (
+    MLPEncoder,
+    importance_estimates,
+    linear_gaussian_posterior,
+    linear_gaussian_reference,
+    sample_dataset,
+    train_vae,
+)
+from saub.score_matching import joint_fisher_divergence, m1_objective, m2_objective
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 DT = torch.float64
@@ -221,7 +231,7 @@ def test_optimum_assignment_and_solution_metrics():
 # --- the experiments' cells and claims --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["vsm-recovery", "vsm-toy-posteriors"])
+@pytest.mark.parametrize("name", ["vsm-recovery", "vsm-toy-posteriors", "vsm-synthetic"])
 def test_cells_are_deterministic(name):
     exp = EXPERIMENTS.get(name)
     exp.validate()
@@ -304,3 +314,144 @@ def test_validation_names_the_valid_choices():
     rec.profiles = {"smoke": dataclasses.replace(rec.profiles["smoke"], sweep={"task.gamma": (0.5,)})}
     with pytest.raises(ValueError, match="task.alpha"):
         rec.validate()
+
+
+# --- §5.1 synthetic VAEs (vsm-synthetic) -----------------------------------------------------------
+
+
+def _linear_vae(shift: float = 0.0, var_scale: float = 1.0):
+    """g(z) = W z + b with orthogonal columns (WᵀW diagonal, so the exact posterior is factorised), and
+    its exact posterior as an encoder, its mean shifted by ``shift`` and variance scaled by ``var_scale``."""
+    rot = torch.tensor([[math.cos(0.4), -math.sin(0.4)], [math.sin(0.4), math.cos(0.4)]], dtype=DT)
+    weight = rot @ torch.diag(torch.tensor([1.5, 0.7], dtype=DT))
+    bias, gamma = torch.tensor([0.3, -0.2], dtype=DT), 0.2
+    exact = linear_gaussian_posterior(weight, bias, gamma)
+
+    def encoder(x):
+        mean, logvar = exact(x)
+        return mean + shift, logvar + math.log(var_scale)
+
+    return encoder, (lambda z: z @ weight.T + bias), weight, bias, gamma
+
+
+def _test_points():
+    return torch.tensor([[0.0, 0.0], [1.0, -0.5], [-2.0, 1.5], [0.3, 2.0]], dtype=DT)
+
+
+def test_importance_nll_is_exact_with_the_exact_posterior():
+    """With q = p(z|x) every weight equals p(x): the IS NLL is the closed form −log N(x; b, W Wᵀ + γ I)."""
+    enc, dec, weight, bias, gamma = _linear_vae()
+    x = _test_points()
+    got = importance_estimates(x, enc, dec, math.log(gamma), 10, gen=torch.Generator().manual_seed(0))
+    ref = linear_gaussian_reference(x, weight, bias, gamma)
+    torch.testing.assert_close(got["nll"], ref["nll"], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shift,var_scale", [(0.0, 1.0), (0.3, 2.0)])
+def test_importance_estimates_match_the_linear_gaussian_closed_form(shift, var_scale):
+    """NLL and SM(x) = ½‖∇ log p‖² + Δ log p against the closed forms, from 200k draws of an exact or a
+    mismatched proposal, streamed in blocks of 7,000 (the running log-sum-exp across blocks)."""
+    enc, dec, weight, bias, gamma = _linear_vae(shift, var_scale)
+    x = _test_points()
+    got = importance_estimates(x, enc, dec, math.log(gamma), 200_000, chunk=7000,
+                               gen=torch.Generator().manual_seed(1))
+    ref = linear_gaussian_reference(x, weight, bias, gamma)
+    torch.testing.assert_close(got["nll"], ref["nll"], rtol=0, atol=5e-3)
+    torch.testing.assert_close(got["sm"], ref["sm"], rtol=0.02, atol=0.02)
+
+
+def test_linear_gaussian_reference_score_terms_by_autograd():
+    """The closed-form SM against ½‖∇ log p‖² + Δ log p by autograd of torch's MVN log-density."""
+    _, _, weight, bias, gamma = _linear_vae()
+    x = _test_points().requires_grad_()
+    cov = weight @ weight.T + gamma * torch.eye(2, dtype=DT)
+    logp = torch.distributions.MultivariateNormal(bias, cov).log_prob(x)
+    grad = torch.autograd.grad(logp.sum(), x, create_graph=True)[0]
+    lap = sum(torch.autograd.grad(grad[:, i].sum(), x, retain_graph=True)[0][:, i] for i in range(2))
+    ref = linear_gaussian_reference(x.detach(), weight, bias, gamma)
+    torch.testing.assert_close(ref["sm"], (0.5 * grad.pow(2).sum(-1) + lap).detach())
+
+
+def test_synthetic_datasets_moments():
+    """Brute-force moments (200k draws): sparse Cov = 3 AᵀA + 10⁻⁴ I (E z⁴ = 3); mixture Var = 0.25 + 0.04;
+    circles' radii 1 and 0.5; ring8's centres on the unit circle; moons' mean (0.5, 0.25)."""
+    gen = torch.Generator().manual_seed(0)
+    n = 200_000
+    a = torch.tensor([[1.0, 0.3], [-0.3, 1.0]]) / 10
+    torch.testing.assert_close(torch.cov(sample_dataset("sparse", n, gen).T),
+                               3 * a.T @ a + 1e-4 * torch.eye(2), rtol=0.05, atol=2e-4)
+    mix = sample_dataset("mixture", n, gen)
+    torch.testing.assert_close(mix.var(0), torch.full((2,), 0.29), rtol=0.02, atol=0)
+    radii = sample_dataset("circles", n, gen).norm(dim=-1)
+    assert radii[: n // 2].mean() == pytest.approx(1.0, abs=0.01)
+    assert radii[n // 2:].mean() == pytest.approx(0.5, abs=0.01)
+    assert sample_dataset("ring8", n, gen).norm(dim=-1).mean() == pytest.approx(1.0, abs=0.01)
+    torch.testing.assert_close(sample_dataset("moons", n, gen).mean(0), torch.tensor([0.5, 0.25]),
+                               rtol=0, atol=0.01)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        sample_dataset("spiral", 4, gen)
+
+
+def test_m2_equals_m1_without_q_term_at_one_sample():
+    """The page's note: with S = 1, M2 (13) = M̃1 (8) without its q-only term; with S = 2 they differ."""
+    torch.manual_seed(0)
+    enc, dec = MLPEncoder(), torch.nn.Linear(2, 2)
+    x = torch.randn(16, 2)
+    for s, same in ((1, True), (2, False)):
+        noise = torch.randn(s, 16, 2)
+        m1 = m1_objective(x, enc, dec, -1.0, s, noise=noise, include_q_term=False)
+        m2 = m2_objective(x, enc, dec, -1.0, s, noise=noise)
+        assert torch.allclose(m1, m2, atol=1e-5) is same
+
+
+def test_synthetic_cells_skip_bilevel_steps_without_m2_m3():
+    exp = EXPERIMENTS.get("vsm-synthetic")
+    cells = exp.cells("smoke")
+    plain = [c for c in cells if c.overrides["objective"].split("-")[1] not in ("m2", "m3")]
+    assert plain and all(c.sweep[K_KEY] == 0 for c in plain)
+    # 3 rows (ELBO, KL-M1, FD-M1) × 2 J + 4 rows (M2, M3) × 2 J × 2 K
+    assert len(cells) == 3 * 2 + 4 * 2 * 2
+
+
+def _synthetic_records(elbo_nll, m1_gap, fd_gap, bad_gap, bilevel_gain, j_gain):
+    """Two datasets × J ∈ {1, 3} × seeds 0-2; NLL of each row relative to KL-ELBO's (seed jitter ±0.01)."""
+    out = []
+    for seed, jitter in enumerate((-0.01, 0.0, 0.01)):
+        for ds in ("sparse", "mixture"):
+            for j in (1, 3):
+                base = elbo_nll - (j_gain if j == 3 else 0.0) + jitter
+                nll = {"KL-ELBO": base, "KL-M1": base + m1_gap, "FD-M1": base + m1_gap + fd_gap}
+                for lab in BAD_LABELS:
+                    nll[lab] = base + bad_gap
+                for lab, v in nll.items():
+                    out.append(_record(lab, {DATA_KEY: ds, J_KEY: j, K_KEY: 0}, seed,
+                                       {"nll": v, "sm": 10 * v}))
+                for lab in BAD_LABELS:
+                    out.append(_record(lab, {DATA_KEY: ds, J_KEY: j, K_KEY: 1}, seed,
+                                       {"nll": base + bad_gap - bilevel_gain, "sm": 0.0}))
+    return out
+
+
+def _synthetic_verdicts(records):
+    return {c.id: c.check(records)[0] for c in EXPERIMENTS.get("vsm-synthetic").claims}
+
+
+def test_synthetic_claims_supported_on_paper_like_records():
+    records = _synthetic_records(elbo_nll=1.0, m1_gap=0.02, fd_gap=0.2, bad_gap=2.0, bilevel_gain=0.1,
+                                 j_gain=0.3)
+    assert _synthetic_verdicts(records) == dict.fromkeys(("C1", "C2", "C3", "C4", "C5"), "supported")
+
+
+def test_synthetic_claims_contradicted_on_opposite_records():
+    records = _synthetic_records(elbo_nll=1.0, m1_gap=1.0, fd_gap=-0.3, bad_gap=0.0, bilevel_gain=2.0,
+                                 j_gain=-0.3)
+    assert _synthetic_verdicts(records) == dict.fromkeys(("C1", "C2", "C3", "C4", "C5"), "contradicted")
+    assert _synthetic_verdicts([])["C2"] == "inconclusive"
+
+
+def test_train_vae_stops_at_a_non_finite_loss():
+    """log γ = −200 makes exp(−log γ) overflow in float32: the first learning loss is infinite, so the
+    run stops after one step and reports itself not finite (the cell then records NLL "n/a")."""
+    run = train_vae("mixture", "kl", "elbo", encoder_steps=1, bilevel_steps=0, steps=5, batch_size=8, lr=1e-3,
+                    bilevel_lr=0.01, n_samples=1, log_gamma0=-200.0, seed=0)
+    assert run["steps_done"] == 1 and not run["finite"] and not math.isfinite(run["curve"][0])
