@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from baselines.dann import source_target_batches, split_source_target
+from benchmarks.checkpoints import CountedBatches
 from benchmarks.contracts import Budget, Method, Split, batched, register_method
 from benchmarks.search import Choice, LogUniform, Uniform
 from saub.networks import make_encoder, mlp
@@ -95,6 +95,7 @@ class ADDA(Method):
         return {"lr": LogUniform(2e-5, 2e-3), "pretrain_lr": LogUniform(1e-4, 3e-3),
                 "pretrain_fraction": Uniform(0.2, 0.6), "beta1": Choice(0.5, 0.9)}
     needs_source_labels = True
+    resumable = True
 
     def __init__(self, config: ADDAConfig, input_shape, n_domains, n_classes):
         super().__init__(config, input_shape, n_domains, n_classes)
@@ -136,14 +137,16 @@ class ADDA(Method):
         """Stage 1: the source classifier's loss; stage 2: L_D (discriminator) and L_M (mapping)."""
         return {"cls_loss": 1.0, "disc_loss": 1.0, "mapping_loss": 1.0}
 
-    def start_adaptation(self) -> None:
-        """Freeze M_s and C, and initialise M_t as a copy of M_s."""
+    def start_adaptation(self, copy_source: bool = True) -> None:
+        """Freeze M_s and C, and initialise M_t as a copy of M_s (``copy_source=False``: a run resumed
+        mid-adaptation, whose M_t comes from its checkpoint)."""
         self.adapting = True
         self.source_encoder.eval()
         self.classifier.eval()
         for p in [*self.source_encoder.parameters(), *self.classifier.parameters()]:
             p.requires_grad_(False)
-        self.target_encoder.load_state_dict(self.source_encoder.state_dict())
+        if copy_source:
+            self.target_encoder.load_state_dict(self.source_encoder.state_dict())
 
     def adversarial_losses(self, xs: Tensor, xt: Tensor) -> tuple[Tensor, Tensor]:
         """``(L_D, L_M)`` on one batch; M_s in eval mode, M_t in train mode."""
@@ -170,31 +173,29 @@ class ADDA(Method):
         c = self.config
         xs, ys, xt = split_source_target(train)
         gen = torch.Generator().manual_seed(seed)
-        batches = source_target_batches(xs, ys, xt, max(2, budget.batch_size // 2), gen)
-        n1, n2 = self.stage_steps(budget.steps)
+        batches = CountedBatches(source_target_batches(xs, ys, xt, max(2, budget.batch_size // 2), gen))
+        n1, _ = self.stage_steps(budget.steps)
         nan = float("nan")
-        curves: dict[str, list[float]] = {"stage": [], "cls_loss": [], "disc_loss": [], "mapping_loss": []}
         opt = torch.optim.Adam([*self.source_encoder.parameters(), *self.classifier.parameters()],
                                lr=c.pretrain_lr)
-        bar = tqdm(total=budget.steps, desc="adda", leave=False, disable=not budget.progress)
-        for step in range(n1):
-            b_xs, b_ys, _ = next(batches)
-            for k, v in zip(curves, (1, self.pretrain_step(b_xs, b_ys, opt), nan, nan)):
-                curves[k].append(v)
-            bar.update()
-            self.at_step(step + 1)
-        self.start_adaptation()
         betas = (c.beta1, 0.999)
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas)
         opt_m = torch.optim.Adam(self.target_encoder.parameters(), lr=c.lr, betas=betas)
-        for step in range(n1, n1 + n2):
+        history: list[tuple[float, float, float, float]] = []  # (stage, cls, disc, mapping) per step
+        parts = self.training_parts(history=history, opt=opt, opt_d=opt_d, opt_m=opt_m)
+        for step in self.training_steps(budget, parts, batches, "adda"):
+            if step < n1:
+                b_xs, b_ys, _ = next(batches)
+                history.append((1, self.pretrain_step(b_xs, b_ys, opt), nan, nan))
+                continue
+            if not self.adapting:  # stage 2 starts here, or a resumed run continues it
+                self.start_adaptation(copy_source=step == n1)
             b_xs, _, b_xt = next(batches)
-            loss_d, loss_m = self.adapt_step(b_xs, b_xt, opt_d, opt_m)
-            for k, v in zip(curves, (2, nan, loss_d, loss_m)):
-                curves[k].append(v)
-            bar.update()
-            self.at_step(step + 1)
-        bar.close()
+            history.append((2, nan, *self.adapt_step(b_xs, b_xt, opt_d, opt_m)))
+        if not self.adapting:  # a budget of pretraining only: M_t still starts as M_s
+            self.start_adaptation()
+        curves = {k: [h[i] for h in history] for i, k in enumerate(("stage", "cls_loss", "disc_loss",
+                                                                    "mapping_loss"))}
         self.nets.eval()
         return curves
 

@@ -43,8 +43,8 @@ def test_source_frozen_and_target_starts_from_source():
     snapshots = {}
     original = method.start_adaptation
 
-    def start_and_record():
-        original()
+    def start_and_record(copy_source=True):
+        original(copy_source)
         snapshots["source"], snapshots["target"] = state(method.source_encoder), state(method.target_encoder)
         snapshots["classifier"] = state(method.classifier)
 
