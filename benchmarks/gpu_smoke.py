@@ -22,7 +22,14 @@ from pathlib import Path
 
 from benchmarks.config import ConfigError
 from benchmarks.devices import device_name, resolve_device
-from benchmarks.regression import SMOKE_EXPERIMENTS, compare, golden_path, run_smoke
+from benchmarks.regression import (
+    SMOKE_EXPERIMENTS,
+    cell_key,
+    compare,
+    golden_path,
+    numeric_metrics,
+    run_smoke,
+)
 from benchmarks.runner import REPO_ROOT
 
 SUMMARY = REPO_ROOT / "results" / "perf" / "gpu_smoke.json"
@@ -36,10 +43,12 @@ def check_experiment(name: str, device: str) -> dict:
         except RuntimeError as exc:  # a failed or missing cell
             return {"problems": [str(exc)], "devices": []}
     golden = json.loads(golden_path(name).read_text())["cells"]
+    gpu = {cell_key(r): numeric_metrics(r) for r in records}
+    values = {key: {metric: {"gpu": gpu.get(key, {}).get(metric), "golden": g["value"],
+                             "tolerance": g["tolerance"]} for metric, g in metrics.items()}
+              for key, metrics in golden.items()}
     return {"problems": compare(name, records),
-            "devices": sorted({r["provenance"]["device"] for r in records}),
-            "values": {f"{r['cell']['label']}|{r['cell'].get('sweep', {})}": r["metrics"] for r in records},
-            "golden": golden}
+            "devices": sorted({r["provenance"]["device"] for r in records}), "values": values}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,14 +90,16 @@ def test_records_name_the_device_they_ran_on(tmp_path):
 
 # ----------------------------------------------------------------- the contract over the registry
 def _tensors_of(method) -> list[torch.Tensor]:
+    """Every tensor the method holds: its networks' parameters and buffers, its tensors, its
+    optimisers' states (the parts a checkpoint of its training holds)."""
     found = []
-    for value in vars(method).values():
-        if isinstance(value, nn.Module):
-            found += [*value.parameters(), *value.buffers()]
-        elif isinstance(value, torch.Tensor):
-            found.append(value)
-        elif isinstance(value, torch.optim.Optimizer):
-            found += [t for state in value.state.values() for t in state.values()
+    for part in method.training_parts().values():
+        if isinstance(part, nn.Module):
+            found += [*part.parameters(), *part.buffers()]
+        elif isinstance(part, torch.Tensor):
+            found.append(part)
+        else:  # an optimiser
+            found += [t for state in part.state.values() for t in state.values()
                       if isinstance(t, torch.Tensor)]
     return found
 
