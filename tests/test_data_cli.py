@@ -50,6 +50,15 @@ def test_list_shows_cache_folder_and_states(cache, monkeypatch, capsys):
     assert sha256(b"corrupt") in out and sha256(TOY_BYTES) in out
 
 
+def test_list_aligns_the_longest_names(cache, capsys):
+    assert run("data", "list") == 0
+    out = capsys.readouterr().out
+    assert "fashion-mnist-idx Fashion-MNIST" in out
+    file_lines = [line for line in out.splitlines() if line.startswith("  missing  ")]
+    assert "  missing  fashion-mnist/train-images-idx3-ubyte.gz md5" in out
+    assert len({line.index(" md5 ") if " md5 " in line else line.index(" sha256 ") for line in file_lines}) == 1
+
+
 def test_list_with_root_option(tmp_path, capsys):
     assert run("data", "list", "--root", str(tmp_path / "elsewhere")) == 0
     assert f"data cache: {tmp_path / 'elsewhere'}  (--root)" in capsys.readouterr().out

@@ -55,12 +55,14 @@ def _print_corrupt(status: FileStatus) -> None:
 def cmd_data_list(args) -> int:
     """Every dataset, its files and their state in the cache."""
     print(_cache_line(args.root))
+    name_width = max(map(len, DATASETS))
+    path_width = max(len(f"{spec.subdir}/{f}") for spec in DATASETS.values() for f in spec.filenames)
     for name, spec in DATASETS.items():
-        print(f"{name:<14} {spec.description}")
+        print(f"{name:<{name_width}} {spec.description}")
         for filename in spec.filenames:
             st = file_status(name, filename, args.root)
             extra = _size(st.path) if st.state != "missing" else ""
-            print(f"  {st.state:<8} {_rel(st, args.root):<36} {st.algorithm:<6} {extra}")
+            print(f"  {st.state:<8} {_rel(st, args.root):<{path_width}} {st.algorithm:<6} {extra}")
             if st.state == "corrupt":
                 print(f"           expected {st.algorithm}: {st.expected}")
                 print(f"           actual   {st.algorithm}: {st.actual}")

@@ -57,11 +57,12 @@ def pickle_to_gray(x: np.ndarray) -> np.ndarray:
     return gray
 
 
-def mnist_from_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike):
-    """``(x, y)`` from an IDX image file ``[N, 28, 28]`` uint8 and an IDX label file ``[N]``."""
+def mnist_from_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike, what: str = "MNIST"):
+    """``(x, y)`` from an IDX image file ``[N, 28, 28]`` uint8 and an IDX label file ``[N]``
+    (also Fashion-MNIST's; ``what`` names the dataset in the error message)."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DataFormatError(f"unexpected MNIST IDX arrays: images {images.dtype}{images.shape}, "
+        raise DataFormatError(f"unexpected {what} IDX arrays: images {images.dtype}{images.shape}, "
                               f"labels {labels.dtype}{labels.shape}")
     return gray_to_unit(images), labels.astype(np.int64)
 

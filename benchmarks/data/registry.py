@@ -1,8 +1,8 @@
 """The datasets the suite knows: their files, canonical URLs and checksums, and the cache layout.
 
 Files live at ``<cache>/<subdir>/<filename>``, where ``<cache>`` is ``$SAUB_DATA`` (default
-``~/.cache/saub``) and ``<subdir>`` is the dataset's folder (``mnist/``, ``usps/``, ``adult/``,
-``german/``), the layout of the project's shared data folder.
+``~/.cache/saub``) and ``<subdir>`` is the dataset's folder (``mnist/``, ``fashion-mnist/``,
+``usps/``, ``adult/``, ``german/``, ...), the layout of the project's shared data folder.
 
 Checksums. A file is verified by SHA-256 whenever its SHA-256 is known, else by the MD5 its
 canonical source publishes:
@@ -18,6 +18,10 @@ canonical source publishes:
 * MNIST's four IDX files and LIBSVM's ``usps.bz2``: MD5 only, as torchvision publishes them; no
   copy was at hand to compute a SHA-256. (TensorFlow Datasets lists SHA-256s for the IDX files
   of the ``storage.googleapis.com/cvdf-datasets`` mirror; unconfirmed here, so not used.)
+* Fashion-MNIST's four IDX files (same names as MNIST's, in ``fashion-mnist/``): MD5 only, as
+  torchvision's ``FashionMNIST.resources`` publishes them with its one mirror (Zalando's S3
+  site); the GitHub copy in the ``zalandoresearch/fashion-mnist`` repository is tried second.
+  No copy was at hand to compute a SHA-256.
 """
 
 from __future__ import annotations
@@ -88,12 +92,29 @@ _MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",  # torchvision's first mirror
     "http://yann.lecun.com/exdb/mnist/",  # the original
 )
+_FASHION_MNIST_MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",  # torchvision's (only) mirror
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",  # the repo's copy
+)
 _LIBSVM = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/"
 _UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/"
 
 
-def _mnist_idx(filename: str, md5: str, description: str) -> FileSpec:
-    return FileSpec(filename, tuple(m + filename for m in _MNIST_MIRRORS), md5=md5, description=description)
+#: The four files of an MNIST-style IDX dataset, in the order :func:`_idx_dataset` takes their MD5s.
+IDX_FILES = (
+    ("train-images-idx3-ubyte.gz", "60,000 images"),
+    ("train-labels-idx1-ubyte.gz", "60,000 labels"),
+    ("t10k-images-idx3-ubyte.gz", "10,000 images"),
+    ("t10k-labels-idx1-ubyte.gz", "10,000 labels"),
+)
+
+
+def _idx_dataset(name: str, subdir: str, mirrors: tuple[str, ...], md5s: tuple[str, str, str, str],
+                 description: str, homepage: str) -> DatasetSpec:
+    """An MNIST-style dataset: the four :data:`IDX_FILES`, each at every mirror, with its MD5."""
+    files = tuple(FileSpec(filename, tuple(m + filename for m in mirrors), md5=md5, description=what)
+                  for (filename, what), md5 in zip(IDX_FILES, md5s, strict=True))
+    return DatasetSpec(name, subdir, files, description, homepage)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -111,16 +132,20 @@ DATASETS: dict[str, DatasetSpec] = {
             "MNIST, the classic pickled split (50,000 / 10,000 / 10,000)",
             "http://deeplearning.net/tutorial/gettingstarted.html",
         ),
-        DatasetSpec(
-            "mnist-idx", "mnist",
-            (
-                _mnist_idx("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "60,000 images"),
-                _mnist_idx("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", "60,000 labels"),
-                _mnist_idx("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", "10,000 images"),
-                _mnist_idx("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", "10,000 labels"),
-            ),
+        _idx_dataset(
+            "mnist-idx", "mnist", _MNIST_MIRRORS,
+            ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+             "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
             "MNIST in LeCun's IDX format (60,000 train / 10,000 test); MD5s as torchvision publishes",
             "http://yann.lecun.com/exdb/mnist/",
+        ),
+        _idx_dataset(
+            "fashion-mnist-idx", "fashion-mnist", _FASHION_MNIST_MIRRORS,
+            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+             "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+            "Fashion-MNIST (Zalando) in IDX format (60,000 train / 10,000 test); MD5s as torchvision "
+            "publishes",
+            "https://github.com/zalandoresearch/fashion-mnist",
         ),
         DatasetSpec(
             "usps-libsvm", "usps",
