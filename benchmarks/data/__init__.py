@@ -1,10 +1,11 @@
 """Datasets: a registry of files with URLs and checksums, a verified cache, format readers, loaders.
 
 The cache folder is ``$SAUB_DATA`` (default ``~/.cache/saub``); files live at
-``<cache>/<subdir>/<filename>`` (``mnist/``, ``fashion-mnist/``, ``usps/``, ``adult/``, ``german/``, ...). Offline, files
-already in the cache are used; a missing one raises :class:`DatasetMissingError` naming the file,
-its URL(s) and the folder to put it in; a corrupt one raises :class:`DatasetChecksumError` with
-both hashes. ``saub-bench data list|fetch|verify`` (see :mod:`benchmarks.data.cli`) manages it.
+``<cache>/<subdir>/<filename>`` (``mnist/``, ``fashion-mnist/``, ``usps/``, ``adult/``,
+``german/``, ...). Offline, files already in the cache are used; a missing one raises
+:class:`DatasetMissingError` naming the file, its URL(s) and the folder to put it in; a corrupt
+one raises :class:`DatasetChecksumError` with both hashes. ``saub-bench data list|fetch|verify``
+(see :mod:`benchmarks.data.cli`) manages it.
 
 Loaders return numpy arrays ``(x, y)``; each reads whichever of its formats is in the cache::
 
@@ -22,6 +23,7 @@ from benchmarks.data.errors import (
     DatasetMissingError,
     UnknownDatasetError,
 )
+from benchmarks.data.fashion_mnist import fashion_mnist_missing, fashion_mnist_source, load_fashion_mnist
 from benchmarks.data.fetch import (
     dataset_checksums,
     download_file,
@@ -30,7 +32,6 @@ from benchmarks.data.fetch import (
     file_status,
     verify_file,
 )
-from benchmarks.data.fashion_mnist import fashion_mnist_missing, fashion_mnist_source, load_fashion_mnist
 from benchmarks.data.mnist import load_mnist, mnist_source
 from benchmarks.data.registry import DATASETS, DatasetSpec, FileSpec, cache_dir, file_path, get_dataset
 from benchmarks.data.tabular import adult_files, german_files
