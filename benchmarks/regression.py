@@ -38,7 +38,7 @@ from saub.semantic.base import CACHE_ENV as EMBEDDINGS_ENV
 GOLDEN_DIR = REPO_ROOT / "results" / "golden"
 SMOKE_EXPERIMENTS = ("fig3", "fig1", "table1", "table1-lenet", "fig4", "gwae-mnist", "fig7", "table2", "fig8",
                      "thesis-fair", "vsm-recovery", "vsm-toy-posteriors", "priors-objectives",
-                     "vsm-synthetic")
+                     "vsm-synthetic", "vsm-images")
 TOL_FACTOR = 2.0
 ABS_FLOOR = 1e-6
 SPREAD_SEEDS = (0, 1, 2)

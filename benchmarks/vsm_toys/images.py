@@ -59,10 +59,14 @@ class DCGANDecoder(nn.Module):
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim, 4 * w, 4, 1, 0), nn.ReLU(),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(w, channels, 4, 2, 1), nn.Tanh(),
+            nn.ConvTranspose2d(latent_dim, 4 * w, 4, 1, 0),
+            nn.ReLU(),
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w, channels, 4, 2, 1),
+            nn.Tanh(),
         )
 
     def forward(self, z: Tensor) -> Tensor:
@@ -76,9 +80,12 @@ class DCGANEncoder(nn.Module):
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            nn.Conv2d(channels, w, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(channels, w, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1),
+            nn.ReLU(),
             nn.Conv2d(4 * w, 2 * latent_dim, 4, 1, 0),
         )
 
@@ -112,8 +119,9 @@ def cubic_kernel_mmd2(a: Tensor, b: Tensor) -> Tensor:
     kernel = lambda u, v: (u @ v.T / d + 1) ** 3  # noqa: E731
     n, m = len(a), len(b)
     kaa, kbb = kernel(a, a), kernel(b, b)
-    within = ((kaa.sum() - kaa.diagonal().sum()) / (n * (n - 1))
-              + (kbb.sum() - kbb.diagonal().sum()) / (m * (m - 1)))
+    within = (kaa.sum() - kaa.diagonal().sum()) / (n * (n - 1)) + (kbb.sum() - kbb.diagonal().sum()) / (
+        m * (m - 1)
+    )
     return within - 2 * kernel(a, b).mean()
 
 
@@ -125,7 +133,7 @@ def sd_extreme_fraction(sd: Tensor) -> float:
 def sd_histograms(sd: Tensor) -> list[list[float]]:
     """Per latent dimension, the share of test images whose σ_j falls in each of :data:`SD_BINS`'s bins
     (values above the last edge go to the last bin): ``d_z`` lists of ``len(SD_BINS) − 1`` shares."""
-    clipped = sd.clamp(max=float(SD_BINS[-1])).numpy()
+    clipped = np.minimum(sd.numpy().astype(np.float64), SD_BINS[-1])  # float64: the last edge itself counts
     return [np.round(np.histogram(col, SD_BINS)[0] / len(col), 4).tolist() for col in clipped.T]
 
 
@@ -138,13 +146,20 @@ class ImageVAE:
     log_gamma: Tensor
 
 
-def evaluate_test_set(model: ImageVAE, x: Tensor, *, n_samples: int = 5, chunk: int = 100,
-                 gen: torch.Generator | None = None) -> dict[str, float]:
+def evaluate_test_set(
+    model: ImageVAE, x: Tensor, *, n_samples: int = 5, chunk: int = 100, gen: torch.Generator | None = None
+) -> dict[str, float]:
     """The test metrics of the module docstring on noisy test images ``x`` ``[N, C, 32, 32]``, in
-    ``chunk``-sized blocks, and the posterior SDs' share at 0 or 1; seeds torch's global generator
-    from ``gen`` for the sampled terms (so a call is reproducible)."""
-    if gen is not None:
-        torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
+    ``chunk``-sized blocks, and the posterior SDs' share at 0 or 1. The sampled terms draw from torch's
+    global generator, seeded from ``gen`` inside a fork of its state (so a call is reproducible and
+    leaves the training's random stream as it found it)."""
+    with torch.random.fork_rng(devices=[]):
+        if gen is not None:
+            torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
+        return _test_metrics(model, x, n_samples, chunk)
+
+
+def _test_metrics(model: ImageVAE, x: Tensor, n_samples: int, chunk: int) -> dict[str, float]:
     enc, dec, lg = model.encoder, model.decoder, model.log_gamma.detach()
     neg_elbo, mse, fd, z_q, sds = [], [], [], [], []
     for block in x.split(chunk):
@@ -157,9 +172,14 @@ def evaluate_test_set(model: ImageVAE, x: Tensor, *, n_samples: int = 5, chunk: 
         fd.append(posterior_fisher_divergence(block, enc, dec, lg, n_samples).detach())
     z_q_all, sd = torch.cat(z_q), torch.cat(sds)
     z_p = torch.randn_like(z_q_all)
-    return {"neg_elbo": float(torch.cat(neg_elbo).mean()), "mse": float(torch.cat(mse).mean()),
-            "mmd": float(cubic_kernel_mmd2(z_q_all, z_p)), "posterior_fd": float(torch.cat(fd).mean()),
-            "sd_extreme_fraction": sd_extreme_fraction(sd), "gamma": float(lg.exp())}
+    return {
+        "neg_elbo": float(torch.cat(neg_elbo).mean()),
+        "mse": float(torch.cat(mse).mean()),
+        "mmd": float(cubic_kernel_mmd2(z_q_all, z_p)),
+        "posterior_fd": float(torch.cat(fd).mean()),
+        "sd_extreme_fraction": sd_extreme_fraction(sd),
+        "gamma": float(lg.exp()),
+    }
 
 
 def posterior_sds(model: ImageVAE, x: Tensor, chunk: int = 500) -> Tensor:
@@ -176,25 +196,58 @@ def minibatches(x: Tensor, batch_size: int, gen: torch.Generator) -> Iterator[Te
                 yield add_noise(x[idx], gen)
 
 
-def train_image_vae(x_train: Tensor, inference: str, learning: str, *, latent_dim: int, width: int,
-                    steps: int, batch_size: int, lr: float, encoder_steps: int, n_samples: int,
-                    log_gamma0: float, seed: int, evaluate: Callable[[ImageVAE], dict] | None = None,
-                    eval_every: int = 0, progress: Callable[[int], None] | None = None) -> dict:
+def train_image_vae(
+    x_train: Tensor,
+    inference: str,
+    learning: str,
+    *,
+    latent_dim: int,
+    width: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    encoder_steps: int,
+    n_samples: int,
+    log_gamma0: float,
+    seed: int,
+    gamma_lr: float | None = None,
+    evaluate: Callable[[ImageVAE], dict] | None = None,
+    eval_every: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Alg. 1 (:class:`~saub.score_matching.VariationalScoreMatching`) for ``steps`` decoder updates,
     each after J = ``encoder_steps`` encoder updates on independent minibatches (App. B.2), S =
     ``n_samples`` draws of q (reparameterised for KL inference, not for FD); Adam (``lr``) for the
-    encoder and for (g_θ, log γ). Every ``eval_every`` decoder steps (and at the end) ``evaluate``
-    is called; training stops at a non-finite loss or parameter. Returns the model, the learning-loss
-    curve, the evaluations ``[(step, metrics)]``, the steps done and whether all stayed finite."""
+    encoder and for (g_θ, log γ), log γ at ``gamma_lr`` when given (a scalar whose Adam steps are at
+    most about the step size each, so at 1e-3 it needs thousands of steps to settle). Every
+    ``eval_every`` decoder steps (and at the end) ``evaluate`` is called; training stops at a
+    non-finite loss or parameter. Returns the model, the learning-loss curve, the evaluations
+    ``[(step, metrics)]``, the steps done and whether all stayed finite."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     channels = x_train.shape[1]
-    model = ImageVAE(DCGANEncoder(latent_dim, channels, width), DCGANDecoder(latent_dim, channels, width),
-                     torch.tensor(float(log_gamma0), requires_grad=True))
+    model = ImageVAE(
+        DCGANEncoder(latent_dim, channels, width),
+        DCGANDecoder(latent_dim, channels, width),
+        torch.tensor(float(log_gamma0), requires_grad=True),
+    )
     algo = VariationalScoreMatching(
-        model.encoder, model.decoder, model.log_gamma, torch.optim.Adam(model.encoder.parameters(), lr=lr),
-        torch.optim.Adam([*model.decoder.parameters(), model.log_gamma], lr=lr), inference=inference,
-        learning=learning, n_samples=n_samples, encoder_steps=encoder_steps)
+        model.encoder,
+        model.decoder,
+        model.log_gamma,
+        torch.optim.Adam(model.encoder.parameters(), lr=lr),
+        torch.optim.Adam(
+            [
+                {"params": model.decoder.parameters()},
+                {"params": [model.log_gamma], "lr": lr if gamma_lr is None else gamma_lr},
+            ],
+            lr=lr,
+        ),
+        inference=inference,
+        learning=learning,
+        n_samples=n_samples,
+        encoder_steps=encoder_steps,
+    )
     batches = minibatches(x_train, batch_size, gen)
     curve, evaluations, finite = [], [], True
     params = [model.log_gamma, *model.decoder.parameters(), *model.encoder.parameters()]
@@ -208,5 +261,10 @@ def train_image_vae(x_train: Tensor, inference: str, learning: str, *, latent_di
             evaluations.append((step, evaluate(model)))
         if progress is not None:
             progress(step)
-    return {"model": model, "curve": curve, "evaluations": evaluations, "steps_done": len(curve),
-            "finite": finite}
+    return {
+        "model": model,
+        "curve": curve,
+        "evaluations": evaluations,
+        "steps_done": len(curve),
+        "finite": finite,
+    }
