@@ -19,9 +19,11 @@ fae        —                                                    joint (φ, θ)
 =========  ===================================================  ==========================================
 
 KL inference is reparameterised, FD inference is not (Alg. 1's pairing; the FD gradient is ∇^b of
-App. A.5.1), the FAE is reparameterised (§3.3.2). One iteration: one φ step on the inference loss
-plus λ_GW L_GW (eq. 12-13 of seed 000, on a reparameterised z), then one θ step on the learning loss,
-on the same minibatch (App. B.1: J = 1, no bi-level steps); the FAE takes one joint step.
+App. A.5.1), the FAE is reparameterised (§3.3.2). One iteration: J (``encoder_steps``, default 1) φ
+steps on the inference loss plus λ_GW L_GW (eq. 12-13 of seed 000, on a reparameterised z), then one θ
+step on the learning loss, all on the same minibatch (App. B.1; no bi-level steps: K = 0); the FAE
+takes one joint step. Expectations over q use S (``n_samples``) draws; M2 needs S ≥ 2
+(:func:`check_samples`).
 
 The model, per domain d: q_φd(z|x), p(z) = Q_ψ(z) shared, p_θd(x|z) = N(g_θd(z), γ I) with
 γ = β·obs_std²: the VAUB objective's (1/β)·Rec with a Gaussian of std obs_std is, up to a constant,
@@ -153,6 +155,25 @@ def check_objective(objective: str, prior: str, encoder_gradient: str = "sfs", l
                          f"defined here: {', '.join(valid)}")
 
 
+def check_encoder_steps(objective: str, encoder_steps: int) -> None:
+    """J ≥ 1 φ steps per θ step, and J = 1 for an objective without a φ step of its own (VAUB, FAE)."""
+    if isinstance(encoder_steps, bool) or not isinstance(encoder_steps, int) or encoder_steps < 1:
+        raise ValueError(f"encoder_steps must be a positive integer, got {encoder_steps!r}")
+    if encoder_steps > 1 and get_objective(objective).inference is None:
+        raise ValueError(f"encoder_steps={encoder_steps} needs an objective with an inference step of its "
+                         f"own; {objective!r} updates encoders and decoders jointly")
+
+
+def check_samples(objective: str, n_samples: int) -> None:
+    """S ≥ 1 draws of q, and S ≥ 2 for M2: with one draw ||E_q s||² is ||s||², and M2 (13) becomes
+    M̃1 (8), with the same θ-gradient (seed 002's objectives would then be one)."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"objective_samples must be a positive integer, got {n_samples!r}")
+    if get_objective(objective).learning == "m2" and n_samples < 2:
+        raise ValueError(f"{objective} needs objective_samples >= 2: with one draw of q, M2 (eq. 13) is "
+                         "M1 (eq. 8) without its q-only term, the same θ-gradient")
+
+
 LossFn = Callable[..., Tensor]
 #: The θ objectives of seed 002 as :mod:`saub.score_matching` computes them (M̃1: θ-gradient of M1).
 LEARNING: dict[str, LossFn] = {
@@ -179,6 +200,7 @@ class ObjectiveLosses:
         self.spec = get_objective(objective)
         if self.spec.name == DEFAULT:
             raise ValueError("the default objective 'vaub' is saub.objective.vaub_terms, not an axis loss")
+        check_samples(objective, n_samples)
         self.model, self.prior, self.n_samples = model, prior, n_samples
         #: log γ with γ = β·obs_std² (module docstring).
         self.log_gamma = math.log(beta * obs_std**2)
@@ -234,29 +256,37 @@ def parameter_groups(model: MultiDomainAutoencoder, prior: Prior) -> dict[str, l
 
 def step_objective(
     losses: ObjectiveLosses, optimizer: torch.optim.Optimizer, x: Tensor, d: Tensor,
-    structural: Callable[[], Tensor] | None = None, lambda_gw: float = 0.0,
+    structural: Callable[[], Tensor] | None = None, lambda_gw: float = 0.0, encoder_steps: int = 1,
 ) -> dict[str, float]:
-    """One iteration of seed 002's Alg. 1 (module docstring) with ``optimizer`` over φ, θ and ψ;
-    ``structural()`` is L_GW, added as λ_GW L_GW to the φ loss (or the FAE's joint loss). Returns the
-    terms: ``inference``, ``learning``, ``gw``, ``prior_fit`` (those the objective has)."""
+    """One iteration of seed 002's Alg. 1 (module docstring) with ``optimizer`` over φ, θ and ψ:
+    J = ``encoder_steps`` φ steps, then one θ step, all on the minibatch (x, d) (App. B.1);
+    ``structural()`` is L_GW, added as λ_GW L_GW to each φ loss (or the FAE's joint loss; the FAE has
+    no φ step of its own, so J must be 1). Returns the terms: ``inference`` (of the last φ step),
+    ``learning``, ``gw``, ``prior_fit`` (those the objective has)."""
+    check_encoder_steps(losses.spec.name, encoder_steps)
     groups = parameter_groups(losses.model, losses.prior)
     logs: dict[str, float] = {}
-    extra = None
-    if structural is not None:
+
+    def structural_term() -> Tensor | None:
+        """λ_GW L_GW on a fresh z (drawn before the loss's own z), or None."""
+        if structural is None:
+            return None
         gw = structural()
         logs["gw"] = gw.item()
-        extra = lambda_gw * gw
+        return lambda_gw * gw
+
     if losses.spec.inference is None:  # FAE: one joint step
+        extra = structural_term()
         learning = losses.learning(x, d)
-        joint = learning if extra is None else learning + extra
-        set_gradients(joint, groups["phi"] + groups["theta"])
+        set_gradients(learning if extra is None else learning + extra, groups["phi"] + groups["theta"])
     else:
-        inference = losses.inference(x, d)
-        logs["inference"] = inference.item()
-        phi_loss = inference if extra is None else inference + extra
-        set_gradients(phi_loss, groups["phi"])
-        _clear(groups["theta"] + groups["psi"])
-        optimizer.step()
+        for _ in range(encoder_steps):
+            extra = structural_term()
+            inference = losses.inference(x, d)
+            logs["inference"] = inference.item()
+            set_gradients(inference if extra is None else inference + extra, groups["phi"])
+            _clear(groups["theta"] + groups["psi"])
+            optimizer.step()
         learning = losses.learning(x, d)
         set_gradients(learning, groups["theta"])
         _clear(groups["phi"])

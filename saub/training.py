@@ -24,7 +24,7 @@ from torch import Tensor
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import reparameterize, vaub_terms
 from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
-from saub.objective_axis import ObjectiveLosses, step_objective
+from saub.objective_axis import ObjectiveLosses, check_encoder_steps, step_objective
 from saub.priors.base import Prior
 from saub.structural import gw_per_domain, gw_structural_loss
 
@@ -93,6 +93,8 @@ class AlternatingTrainer:
         optimizer: str = "adam",
         weight_decay: float = 0.0,
         objective: str = DEFAULT_OBJECTIVE,
+        objective_samples: int = 1,
+        encoder_steps: int = 1,
     ):
         if gw not in GW_MODES:
             raise ValueError(f"gw must be one of {GW_MODES}, got {gw!r}")
@@ -120,7 +122,10 @@ class AlternatingTrainer:
         self.history: list[dict[str, float]] = []
         #: Step 1 by another objective of the axis (:mod:`saub.objective_axis`), or None for eq. 6.
         self.objective = None if objective == DEFAULT_OBJECTIVE else ObjectiveLosses(
-            objective, model, prior, beta=beta, obs_std=obs_std)
+            objective, model, prior, beta=beta, obs_std=obs_std, n_samples=objective_samples)
+        check_encoder_steps(objective, encoder_steps)
+        #: J of seed 002's Alg. 1: φ steps per θ step of an axis objective.
+        self.encoder_steps = encoder_steps
         if self.objective is not None and likelihood != "gaussian":
             raise ValueError(f"objective {objective!r} needs likelihood='gaussian', got {likelihood!r}")
 
@@ -181,7 +186,8 @@ class AlternatingTrainer:
         self.model.train()
         if self.objective is not None:
             structural = None if self.gw == "none" else lambda: self._structural_of_fresh_sample(batch)
-            logs = step_objective(self.objective, self.vae_opt, batch.x, batch.d, structural, self.lambda_gw)
+            logs = step_objective(self.objective, self.vae_opt, batch.x, batch.d, structural, self.lambda_gw,
+                                  self.encoder_steps)
             for name, value in logs.items():
                 check_loss(name, value, len(self.history))
             logs["total"] = (logs.get("inference", 0.0) + logs["learning"]

@@ -118,13 +118,13 @@ def test_posterior_scores_and_fd_by_prior_score_equal_those_by_log_density():
 # --- objectives through the method -------------------------------------------------------------------
 
 
-def _library_per_domain(fn, model, x, d, log_gamma, seed):
+def _library_per_domain(fn, model, x, d, log_gamma, seed, n_samples=2):
     """Σ_d mean of the library function on domain d's rows, drawing the same noise as the axis."""
     torch.manual_seed(seed)
     total = 0.0
     for dom in (0, 1):
         total = total + fn(x[d == dom], lambda xs, dom=dom: model.encode_domain(xs, dom),
-                           lambda zs, dom=dom: model.decode_domain(zs, dom), log_gamma, 1).mean()
+                           lambda zs, dom=dom: model.decode_domain(zs, dom), log_gamma, n_samples).mean()
     return total
 
 
@@ -133,7 +133,7 @@ def test_objective_losses_equal_the_library_functions(objective):
     model, prior = _model(), MixtureOfGaussiansPrior(2, 3).double()
     x, d = _batch()
     beta, obs_std = 0.5, 0.8
-    losses = ObjectiveLosses(objective, model, prior, beta=beta, obs_std=obs_std)
+    losses = ObjectiveLosses(objective, model, prior, beta=beta, obs_std=obs_std, n_samples=2)
     log_gamma = math.log(beta * obs_std**2)
     assert losses.log_gamma == pytest.approx(log_gamma)
     log_p = prior.log_prob
@@ -201,15 +201,17 @@ def test_fd_inference_of_a_linear_gaussian_model_matches_the_closed_form():
     assert ours.item() == pytest.approx(closed.item(), rel=0.05)
 
 
-def test_one_step_is_alg1_by_hand_with_sgd():
-    """φ' = φ − η ∇_φ [D_F + λ L_GW](φ, θ), then θ' = θ − η ∇_θ M2(φ', θ), then ψ' = ψ − η ∇_ψ CE(φ')."""
+@pytest.mark.parametrize("encoder_steps", [1, 2])
+def test_one_step_is_alg1_by_hand_with_sgd(encoder_steps):
+    """J times φ ← φ − η ∇_φ [D_F + λ L_GW](φ, θ), then θ' = θ − η ∇_θ M2(φ', θ), then ψ' = ψ − η ∇_ψ
+    CE(φ'); S = 2 draws of q."""
     model, prior = _model(), MixtureOfGaussiansPrior(2, 3).double()
     x, d = _batch()
     lr, lam = 0.05, 0.3
     ref_model, ref_prior = _model(), MixtureOfGaussiansPrior(2, 3).double()
     ref_model.load_state_dict(model.state_dict())
     ref_prior.load_state_dict(prior.state_dict())
-    losses = ObjectiveLosses("fd-m2", model, prior)
+    losses = ObjectiveLosses("fd-m2", model, prior, n_samples=2)
     opt = torch.optim.SGD(list(model.parameters()) + list(prior.parameters()), lr=lr)
 
     def gw_of(m):
@@ -218,17 +220,18 @@ def test_one_step_is_alg1_by_hand_with_sgd():
         return gw_per_domain(x, reparameterize(mean, logvar), d)
 
     torch.manual_seed(7)
-    step_objective(losses, opt, x, d, lambda: gw_of(model), lam)
+    step_objective(losses, opt, x, d, lambda: gw_of(model), lam, encoder_steps=encoder_steps)
 
     torch.manual_seed(7)
-    ref = ObjectiveLosses("fd-m2", ref_model, ref_prior)
+    ref = ObjectiveLosses("fd-m2", ref_model, ref_prior, n_samples=2)
     groups = parameter_groups(ref_model, ref_prior)
-    gw = gw_of(ref_model)
-    g = torch.autograd.grad(ref.inference(x, d) + lam * gw, groups["phi"], allow_unused=True)
-    with torch.no_grad():
-        for p, gp in zip(groups["phi"], g):
-            if gp is not None:
-                p -= lr * gp
+    for _ in range(encoder_steps):
+        gw = gw_of(ref_model)
+        g = torch.autograd.grad(ref.inference(x, d) + lam * gw, groups["phi"], allow_unused=True)
+        with torch.no_grad():
+            for p, gp in zip(groups["phi"], g):
+                if gp is not None:
+                    p -= lr * gp
     g = torch.autograd.grad(ref.learning(x, d), groups["theta"], allow_unused=True)
     with torch.no_grad():
         for p, gp in zip(groups["theta"], g):
@@ -260,6 +263,30 @@ def test_undefined_combinations_are_refused_naming_the_defined_ones():
         METHODS.get("saub").resolve({"objective": "sm"})
     assert defined_objectives("score", "sfs") == list(OBJECTIVES)
     assert undefined_reason("vaub", "score", "lsgm", "bernoulli", True) is None
+
+
+def test_m2_with_one_draw_and_j_without_a_phi_step_are_refused():
+    """M2 (13) with S = 1 is M̃1 (8) less a q-only term: the same θ-gradient, shown, then refused."""
+    model, prior = _model(), StandardGaussianPrior(2)
+    x, d = _batch()
+    theta = parameter_groups(model, prior)["theta"]
+    grads = []
+    for learning in (lambda *a: m1_objective(*a, include_q_term=False), m2_objective):
+        loss = _library_per_domain(learning, model, x, d, 0.0, 5, n_samples=1)
+        grads.append(torch.autograd.grad(loss, theta))
+    assert all(torch.allclose(a, b) for a, b in zip(*grads))
+    with pytest.raises(ValueError, match="objective_samples >= 2"):
+        METHODS.get("vae-gaussian").resolve({"objective": "kl-m2", "batchnorm_mean": False})
+    with pytest.raises(ValueError, match="objective_samples >= 2"):
+        ObjectiveLosses("fd-m2", model, prior)
+    config = METHODS.get("vae-gaussian").resolve({"objective": "kl-m2", "objective_samples": 2})
+    assert config.objective_samples == 2
+    for objective in ("vaub", "fae"):
+        with pytest.raises(ValueError, match="inference step of its own"):
+            METHODS.get("vae-gaussian").resolve({"objective": objective, "encoder_steps": 2,
+                                                 "batchnorm_mean": False})
+    with pytest.raises(ValueError, match="positive integer"):
+        METHODS.get("vae-gaussian").resolve({"objective": "kl-m1", "encoder_steps": 0})
     assert METHODS.get("saub").resolve({}).objective == "vaub"
 
 
@@ -281,7 +308,7 @@ def test_training_with_each_objective_lowers_its_losses(method, objective):
     score_prior = method in ("saub", "lsgm")
     config = entry.resolve({"objective": objective, "batchnorm_mean": False, "obs_std": 0.3, "lr": 3e-3,
                             "prior_steps": 0 if score_prior else 1, "langevin_steps": 3, "ebm_hidden": 16,
-                            "hidden": 32})
+                            "hidden": 32, "objective_samples": 2 if objective.endswith("m2") else 1})
     torch.manual_seed(0)
     curves = entry.build(config, task).fit(task.train, Budget(steps=80, batch_size=64), 0)
     assert set(entry.build(config, task).loss_weights()) <= set(curves)

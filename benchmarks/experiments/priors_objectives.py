@@ -84,10 +84,16 @@ def _matrix() -> tuple[tuple[Row, ...], tuple[tuple[str, str, str, str], ...]]:
                                        config.batchnorm_mean)
                 if why is None:
                     rows.append(Row(row_label(method, objective, task), method,
-                                    overrides | {"objective": objective}, task=task))
+                                    overrides | {"objective": objective} | samples_for(objective), task=task))
                 else:
                     undefined.append((task, method, objective, why))
     return tuple(rows), tuple(undefined)
+
+
+def samples_for(objective: str) -> dict[str, int]:
+    """S = 2 draws of q for M2 (with one, M2 is M̃1: :func:`saub.objective_axis.check_samples`); the
+    other objectives keep S = 1."""
+    return {"objective_samples": 2} if OBJECTIVES[objective].learning == "m2" else {}
 
 
 def mnist_missing() -> Exception | None:

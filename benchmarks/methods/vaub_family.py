@@ -31,7 +31,7 @@ from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import likelihood_mean
 from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
-from saub.objective_axis import OBJECTIVES, check_objective
+from saub.objective_axis import OBJECTIVES, check_encoder_steps, check_objective, check_samples
 from saub.priors import (
     EnergyPrior,
     MixtureOfGaussiansPrior,
@@ -59,6 +59,10 @@ class VAUBConfig:
     #: objective (eq. 6-7, the default) or one of seed 002's (KL / FD inference with M1-M3 or ELBO
     #: learning, the Fisher autoencoder); validated per prior and likelihood.
     objective: str = field(default=DEFAULT_OBJECTIVE, metadata={"choices": tuple(OBJECTIVES)})
+    #: S of seed 002's Alg. 1: draws of q per row in an axis objective's expectations (M2 needs ≥ 2).
+    objective_samples: int = 1
+    #: J of seed 002's Alg. 1: encoder (φ) steps per decoder (θ) step of an axis objective.
+    encoder_steps: int = 1
     latent_dim: int = 2
     hidden: int = 64
     enc_layers: int = 2
@@ -117,6 +121,9 @@ class VAUBConfig:
     def validate(self) -> None:
         check_objective(self.objective, self.prior, self.encoder_gradient, self.likelihood,
                         self.batchnorm_mean)
+        check_encoder_steps(self.objective, self.encoder_steps)
+        if self.objective != DEFAULT_OBJECTIVE:
+            check_samples(self.objective, self.objective_samples)
         if not 0 < self.beta <= 1:
             raise ValueError(f"beta must lie in (0, 1], got {self.beta}")
         if not 0 < self.sigma_min <= self.sigma_max:
@@ -220,7 +227,7 @@ class VAUBFamily(Method):
             gw_metric=c.gw_metric, gw_block_size=c.gw_block_size, gw_pairs=c.gw_pairs,
             likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
             prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
-            objective=c.objective,
+            objective=c.objective, objective_samples=c.objective_samples, encoder_steps=c.encoder_steps,
         )
 
     def finish_fit(self, train: Split) -> None:
