@@ -164,12 +164,18 @@ def check_encoder_steps(objective: str, encoder_steps: int) -> None:
                          f"own; {objective!r} updates encoders and decoders jointly")
 
 
+def minimum_samples(objective: str) -> int:
+    """The fewest draws S of q per row that keep ``objective`` itself: 2 for M2 (with one draw
+    ||E_q s||² is ||s||², and M2 (13) becomes M̃1 (8), with the same θ-gradient), 1 otherwise."""
+    return 2 if get_objective(objective).learning == "m2" else 1
+
+
 def check_samples(objective: str, n_samples: int) -> None:
-    """S ≥ 1 draws of q, and S ≥ 2 for M2: with one draw ||E_q s||² is ||s||², and M2 (13) becomes
-    M̃1 (8), with the same θ-gradient (seed 002's objectives would then be one)."""
+    """S ≥ 1 draws of q, and S ≥ :func:`minimum_samples` (2 for M2, else seed 002's objectives M2 and
+    M1 would be one)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"objective_samples must be a positive integer, got {n_samples!r}")
-    if get_objective(objective).learning == "m2" and n_samples < 2:
+    if n_samples < minimum_samples(objective):
         raise ValueError(f"{objective} needs objective_samples >= 2: with one draw of q, M2 (eq. 13) is "
                          "M1 (eq. 8) without its q-only term, the same θ-gradient")
 

@@ -16,7 +16,7 @@ from benchmarks.device_check import DeviceMismatch, EmulatedAccelerator
 from benchmarks.devices import profile_device, resolve_device
 from benchmarks.executors import ray_gpus_per_cell
 from benchmarks.registry import METHODS, METRICS, TASKS
-from saub.objective_axis import OBJECTIVES
+from saub.objective_axis import OBJECTIVES, minimum_samples
 from saub.seeding import seed_everything
 from tests.test_contract import DOMAIN_ADAPTATION, UNSUPERVISED, _binary
 
@@ -153,7 +153,8 @@ def test_every_objective_stays_on_its_device(objective, toy_task):
     """The objectives axis (seed 002's objectives) with the score prior (SFS), the mean not batch-normalised
     (M3 and the FAE need per-row posterior scores)."""
     entry = METHODS.get("saub")
-    config = entry.resolve({"objective": objective, "batchnorm_mean": False})
+    config = entry.resolve({"objective": objective, "batchnorm_mean": False,
+                            "objective_samples": minimum_samples(objective)})
     seed_everything(0)
     method = entry.build(config, toy_task)
     with EmulatedAccelerator():

@@ -19,6 +19,7 @@ from saub.objective_axis import (
     ObjectiveLosses,
     check_objective,
     defined_objectives,
+    minimum_samples,
     parameter_groups,
     step_objective,
     undefined_reason,
@@ -308,7 +309,7 @@ def test_training_with_each_objective_lowers_its_losses(method, objective):
     score_prior = method in ("saub", "lsgm")
     config = entry.resolve({"objective": objective, "batchnorm_mean": False, "obs_std": 0.3, "lr": 3e-3,
                             "prior_steps": 0 if score_prior else 1, "langevin_steps": 3, "ebm_hidden": 16,
-                            "hidden": 32, "objective_samples": 2 if objective.endswith("m2") else 1})
+                            "hidden": 32, "objective_samples": minimum_samples(objective)})
     torch.manual_seed(0)
     curves = entry.build(config, task).fit(task.train, Budget(steps=80, batch_size=64), 0)
     assert set(entry.build(config, task).loss_weights()) <= set(curves)
