@@ -172,7 +172,14 @@ class PriorsObjectives(Experiment):
                    "480-973; failed cells below), vaub's seed 2 reconstructs at MSE 62 and its FD rows "
                    "are not aligned (probe 1.00). fig3-search found SFS's regime at β ≈ 0.001, λ_GW ≈ "
                    "73, obs_std ≈ 0.93, a different model from the β = 1 likelihood that seed 002's "
-                   "objectives assume, and that configuration is not searched per objective here.")
+                   "objectives assume, and that configuration is not searched per objective here. "
+                   "Run ad hoc at that configuration (`saub-bench run priors-objectives --task nested-d --rows "
+                   "saub+<objective>@nested-d --set method.<knob>=<value>` with the saub entry of "
+                   "results/selected/fig3_quick.json; 3 seeds, not committed), all 27 SFS runs finish and "
+                   "vaub aligns (probe 0.55-0.62, AUROC 1.00), but the other eight objectives keep the "
+                   "domains apart (probe 1.00 in 22 of their 24 runs; kl-m1 seed 2 0.57, fae seed 2 0.91): "
+                   "the divergence belongs to the shared setting, the misalignment of Alg. 1's objectives "
+                   "and the FAE under SFS does not.")
 
     @property
     def rows(self) -> list[Row]:
