@@ -204,6 +204,11 @@ class Experiment:
             for row in self.rows for sweep in grid for s in seeds
         ]
 
+    def row_search_space(self, row: Row) -> dict[str, Any] | None:
+        """The search space of ``row`` when :attr:`search` gives it none in ``spaces`` (an experiment
+        whose rows are generated narrows their methods' spaces here); None: the method's declaration."""
+        return None
+
     def search_rows(self) -> list[Row]:
         """The rows :attr:`search` tunes (each searched on its own; default: every row not in
         ``search.fixed``). An experiment that builds its cells otherwise names them here, with their

@@ -159,7 +159,8 @@ class Search:
 
     #: Configurations per row (trial 0: the row's own).
     trials: dict[str, int]
-    #: Profile name -> the search profile (budget; its seeds are ignored: one seed per trial).
+    #: Profile name -> the search profile (budget; its seeds are ignored: one seed per trial; its task
+    #: arguments are added to the base profile's, for an experiment whose rows name their own task).
     profiles: dict[str, Any]
     #: Row label -> space replacing the method's declared one.
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -185,11 +186,14 @@ class Search:
 
 
 def row_space(experiment, row) -> dict[str, Any]:
-    """The row's search space: the experiment's override, or the method's declaration for the row's
-    resolved configuration."""
+    """The row's search space: the experiment's override (``Search.spaces``, else
+    ``experiment.row_search_space``), or the method's declaration for the row's resolved configuration."""
     search: Search = experiment.search
     if row.label in search.spaces:
         return dict(search.spaces[row.label])
+    own = experiment.row_search_space(row)
+    if own is not None:
+        return dict(own)
     entry = METHODS.get(row.method)
     return dict(entry.cls.search_space(entry.resolve(row.overrides)))
 
@@ -212,7 +216,7 @@ def make_search_experiment(base):
         profiles = {
             name: dataclasses.replace(p, seeds=1,
                                       sweep=base.search.sweeps.get(name, base.profiles[name].sweep),
-                                      task_kwargs=base.profiles[name].task_kwargs,
+                                      task_kwargs={**base.profiles[name].task_kwargs, **p.task_kwargs},
                                       method_overrides={**base.profiles[name].method_overrides,
                                                         **p.method_overrides})
             for name, p in base.search.profiles.items()

@@ -4,6 +4,7 @@ reason and no cell, MNIST's rows leave with its data, the heat map squares show 
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -110,3 +111,37 @@ def test_run_task_filter_keeps_one_task_and_refuses_an_absent_one():
     assert only_tasks(quick, None) == quick
     with pytest.raises(ConfigError, match="this grid's tasks: nested-d, rotated-mnist"):
         only_tasks(quick, ["mnist-usps"])
+
+
+def test_search_tunes_each_nested_pair_on_its_optimisation_knobs_and_the_grid_takes_the_choice(tmp_path):
+    """Every nested-D pair is searched alike (same trial count, the base profile's task size and budget);
+    β and the likelihood's std stay fixed (seed 002's objectives assume the β = 1 model); MNIST's rows
+    are not searched; a written selection reaches the base grid's cells, the other rows keep theirs."""
+    from benchmarks import search as sr
+
+    search = EXPERIMENTS.get("priors-objectives-search")
+    nested = [r.label for r in EXP.rows if r.task == po.NESTED]
+    assert sorted({c.label for c in search.cells("quick")}) == sorted(nested)
+    for profile in ("smoke", "quick"):
+        cells = search.cells(profile)
+        assert len(cells) == len(nested) * EXP.search.trials[profile]
+        base = {c.label: c for c in EXP.cells(profile) if c.task == po.NESTED}
+        for c in cells:
+            assert (c.task_kwargs, c.budget) == (base[c.label].task_kwargs, base[c.label].budget)
+            if c.sweep[sr.TRIAL] > 0:
+                assert (c.overrides["beta"], c.overrides["obs_std"]) == (1.0, 0.1)
+    rows = {r.label: r for r in EXP.rows}
+    assert set(sr.row_space(EXP, rows["vae-gaussian+kl-m2@nested-d"])) == {"lr", "lambda_gw"}
+    assert set(sr.row_space(EXP, rows["saub+fae@nested-d"])) == {"lr", "lambda_gw", "prior_lr", "prior_steps"}
+
+    chosen = {"lr": 2e-4, "lambda_gw": 5.0}
+    path = tmp_path / "selected" / "priors-objectives_smoke.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"experiment": EXP.name, "profile": "smoke", "rule": EXP.search.rule,
+                                "selected": [{"label": "vaub+kl-m1@nested-d", "sweep": {}, "trial": 3,
+                                              "overrides": chosen, "note": None}]}))
+    with sr.results_dir_for_selections(tmp_path):
+        cells = {c.label: c for c in EXP.cells("smoke")}
+        assert "Configurations: selected by `priors-objectives-search`" in sr.selection_note(EXP, "smoke")
+    assert {k: cells["vaub+kl-m1@nested-d"].overrides[k] for k in chosen} == chosen
+    assert cells["vaub+kl-m2@nested-d"].overrides["lambda_gw"] == 1.0
