@@ -154,7 +154,8 @@ def test_a_search_naming_an_unknown_knob_fails_before_anything_runs(tmp_path, ca
 
 def test_search_of_an_experiment_without_one_lists_those_with_one(capsys):
     assert main(["search", "fig4"]) == 2
-    assert "declares no search; experiments with one: fig3, priors-objectives, table1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "declares no search; experiments with one: fig3, priors-objectives, table1" in err
     assert "table1-search" in EXPERIMENTS
 
 
