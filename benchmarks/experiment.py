@@ -204,10 +204,12 @@ class Experiment:
             for row in self.rows for sweep in grid for s in seeds
         ]
 
-    def row_search_space(self, row: Row) -> dict[str, Any] | None:
-        """The search space of ``row`` when :attr:`search` gives it none in ``spaces`` (an experiment
-        whose rows are generated narrows their methods' spaces here); None: the method's declaration."""
-        return None
+    def row_search_space(self, row: Row) -> dict[str, Any]:
+        """The search space of ``row`` when :attr:`search` gives it none in ``spaces``: its method's
+        declaration for the row's resolved configuration (an experiment whose rows are generated
+        narrows it here)."""
+        entry = METHODS.get(row.method)
+        return dict(entry.cls.search_space(entry.resolve(row.overrides)))
 
     def search_rows(self) -> list[Row]:
         """The rows :attr:`search` tunes (each searched on its own; default: every row not in

@@ -186,16 +186,12 @@ class Search:
 
 
 def row_space(experiment, row) -> dict[str, Any]:
-    """The row's search space: the experiment's override (``Search.spaces``, else
-    ``experiment.row_search_space``), or the method's declaration for the row's resolved configuration."""
+    """The row's search space: the experiment's override in ``Search.spaces``, else
+    ``experiment.row_search_space`` (by default the method's declaration for the row's configuration)."""
     search: Search = experiment.search
     if row.label in search.spaces:
         return dict(search.spaces[row.label])
-    own = experiment.row_search_space(row)
-    if own is not None:
-        return dict(own)
-    entry = METHODS.get(row.method)
-    return dict(entry.cls.search_space(entry.resolve(row.overrides)))
+    return experiment.row_search_space(row)
 
 
 def make_search_experiment(base):

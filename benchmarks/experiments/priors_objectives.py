@@ -21,6 +21,7 @@ balanced accuracy on the test latents; 0.5 = aligned).
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 from benchmarks.contracts import Budget
@@ -103,10 +104,9 @@ def samples_for(objective: str) -> dict[str, int]:
 FIXED_MODEL = ("beta", "obs_std")
 
 
-def search_profile(profile: str, steps: int, batch_size: int) -> Profile:
-    """One seed at the base profile's budget, on the nested D's at the base profile's size."""
-    return Profile(Budget(steps=steps, batch_size=batch_size), seeds=1,
-                   task_kwargs=TASK_ARGUMENTS[profile][NESTED])
+def search_profile(profile: str, budget: Budget) -> Profile:
+    """One seed at the base profile's ``budget``, on the nested D's at the base profile's size."""
+    return Profile(budget, seeds=1, task_kwargs=TASK_ARGUMENTS[profile][NESTED])
 
 
 def mnist_missing() -> Exception | None:
@@ -156,8 +156,9 @@ class PriorsObjectives(Experiment):
     #: the shared settings (a search there is a GPU job).
     search = Search(
         trials={"smoke": 2, "quick": 8, "paper": 20},
-        profiles={"smoke": search_profile("smoke", 40, 64), "quick": search_profile("quick", 1000, 128),
-                  "paper": search_profile("paper", 5000, 256)},
+        profiles={"smoke": search_profile("smoke", profiles["smoke"].budget),
+                  "quick": search_profile("quick", profiles["quick"].budget),
+                  "paper": search_profile("paper", profiles["paper"].budget)},
         metrics=("svc-auroc", "reconstruction-mse"),
         validation="test_recon_mse", higher_is_better=False,
         validation_text="lowest held-out reconstruction MSE", validation_label="recon MSE",
@@ -217,8 +218,7 @@ class PriorsObjectives(Experiment):
     def row_search_space(self, row: Row) -> dict:
         """The row's method's declared space (:meth:`VAUBFamily.search_space`) less :data:`FIXED_MODEL`:
         learning rate, λ_GW, and a separate prior's learning rate and updates per step."""
-        entry = METHODS.get(row.method)
-        space = entry.cls.search_space(entry.resolve(row.overrides))
+        space = super().row_search_space(row)
         return {knob: dist for knob, dist in space.items() if knob not in FIXED_MODEL}
 
     def undefined(self) -> list[tuple[str, str, str, str]]:
@@ -241,8 +241,10 @@ class PriorsObjectives(Experiment):
         if self.absent(profile):
             tasks.pop(MNIST, None)
         selected = selected_overrides(self.name, profile)
+        no_sweep = json.dumps({}, sort_keys=True)  # the key Experiment.cells gives a cell without a sweep
         return [Cell(self.name, profile, row.label, row.method,
-                     {**row.resolved_overrides(prof.method_overrides), **selected.get((row.label, "{}"), {})},
+                     {**row.resolved_overrides(prof.method_overrides),
+                      **selected.get((row.label, no_sweep), {})},
                      row.task, tasks[row.task], s, {}, prof.budget, prof.threads)
                 for row in self.rows if row.task in tasks for s in seeds]
 
