@@ -20,10 +20,12 @@ fae        —                                                    joint (φ, θ)
 
 KL inference is reparameterised, FD inference is not (Alg. 1's pairing; the FD gradient is ∇^b of
 App. A.5.1), the FAE is reparameterised (§3.3.2). One iteration: J (``encoder_steps``, default 1) φ
-steps on the inference loss plus λ_GW L_GW (eq. 12-13 of seed 000, on a reparameterised z), then one θ
-step on the learning loss, all on the same minibatch (App. B.1; no bi-level steps: K = 0); the FAE
-takes one joint step. Expectations over q use S (``n_samples``) draws; M2 needs S ≥ 2
-(:func:`check_samples`).
+steps on the inference loss plus λ_GW L_GW (eq. 12-13 of seed 000, on a reparameterised z), then K
+(``bilevel_steps``, default 0) differentiable SGD steps of the inference loss at step η (``bilevel_lr``),
+φ_{k+1} = φ_k − η ∇_φ, so that φ_K = φ_K(θ) (Bao et al.'s bi-level scheme, App. B.1 of seed 002),
+then one θ step on the learning loss at φ_K(θ), its gradient taken through φ_K(θ), and φ ← φ_K; all
+on the same minibatch (App. B.1). The FAE takes one joint step (no J, no K). Expectations over q use
+S (``n_samples``) draws; M2 needs S ≥ 2 (:func:`check_samples`).
 
 The model, per domain d: q_φd(z|x), p(z) = Q_ψ(z) shared, p_θd(x|z) = N(g_θd(z), γ I) with
 γ = β·obs_std²: the VAUB objective's (1/β)·Rec with a Gaussian of std obs_std is, up to a constant,
@@ -57,7 +59,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.func import functional_call
 
 from saub.networks import MultiDomainAutoencoder
 from saub.priors.base import Prior
@@ -69,6 +72,7 @@ from saub.score_matching import (
     m3_objective,
     posterior_fisher_divergence,
     posterior_kl,
+    unroll_sgd,
 )
 
 
@@ -161,6 +165,17 @@ def check_encoder_steps(objective: str, encoder_steps: int) -> None:
         raise ValueError(f"encoder_steps must be a positive integer, got {encoder_steps!r}")
     if encoder_steps > 1 and get_objective(objective).inference is None:
         raise ValueError(f"encoder_steps={encoder_steps} needs an objective with an inference step of its "
+                         f"own; {objective!r} updates encoders and decoders jointly")
+
+
+def check_bilevel_steps(objective: str, bilevel_steps: int, bilevel_lr: float) -> None:
+    """K ≥ 0 bi-level steps at η > 0, and K = 0 for an objective without a φ step of its own (VAUB, FAE)."""
+    if isinstance(bilevel_steps, bool) or not isinstance(bilevel_steps, int) or bilevel_steps < 0:
+        raise ValueError(f"bilevel_steps must be a non-negative integer, got {bilevel_steps!r}")
+    if not bilevel_lr > 0:
+        raise ValueError(f"bilevel_lr must be positive, got {bilevel_lr!r}")
+    if bilevel_steps and get_objective(objective).inference is None:
+        raise ValueError(f"bilevel_steps={bilevel_steps} needs an objective with an inference step of its "
                          f"own; {objective!r} updates encoders and decoders jointly")
 
 
@@ -263,13 +278,19 @@ def parameter_groups(model: MultiDomainAutoencoder, prior: Prior) -> dict[str, l
 def step_objective(
     losses: ObjectiveLosses, optimizer: torch.optim.Optimizer, x: Tensor, d: Tensor,
     structural: Callable[[], Tensor] | None = None, lambda_gw: float = 0.0, encoder_steps: int = 1,
+    bilevel_steps: int = 0, bilevel_lr: float = 1e-3,
 ) -> dict[str, float]:
     """One iteration of seed 002's Alg. 1 (module docstring) with ``optimizer`` over φ, θ and ψ:
-    J = ``encoder_steps`` φ steps, then one θ step, all on the minibatch (x, d) (App. B.1);
-    ``structural()`` is L_GW, added as λ_GW L_GW to each φ loss (or the FAE's joint loss; the FAE has
-    no φ step of its own, so J must be 1). Returns the terms: ``inference`` (of the last φ step),
-    ``learning``, ``gw``, ``prior_fit`` (those the objective has)."""
+    J = ``encoder_steps`` φ steps, K = ``bilevel_steps`` unrolled φ steps at ``bilevel_lr``, then one θ
+    step at φ_K(θ), all on the minibatch (x, d) (App. B.1); ``structural()`` is L_GW, added as
+    λ_GW L_GW to each of the J φ losses (or the FAE's joint loss; the FAE has no φ step of its own, so J
+    must be 1 and K 0). The K unrolled steps descend the inference divergence alone, seed 002's inner
+    problem φ_K ≈ argmin_φ D(q_φ || p_θ(z|x)): L_GW does not depend on θ, and its pairwise distances
+    (``torch.cdist``) have no second derivative for the unroll to differentiate. Returns the terms:
+    ``inference`` (of the last of the J φ steps), ``learning``, ``gw``, ``prior_fit`` (those the
+    objective has)."""
     check_encoder_steps(losses.spec.name, encoder_steps)
+    check_bilevel_steps(losses.spec.name, bilevel_steps, bilevel_lr)
     groups = parameter_groups(losses.model, losses.prior)
     logs: dict[str, float] = {}
 
@@ -281,20 +302,34 @@ def step_objective(
         logs["gw"] = gw.item()
         return lambda_gw * gw
 
+    def phi_loss() -> Tensor:
+        extra = structural_term()
+        inference = losses.inference(x, d)
+        logs["inference"] = inference.item()
+        return inference if extra is None else inference + extra
+
     if losses.spec.inference is None:  # FAE: one joint step
         extra = structural_term()
         learning = losses.learning(x, d)
         set_gradients(learning if extra is None else learning + extra, groups["phi"] + groups["theta"])
     else:
         for _ in range(encoder_steps):
-            extra = structural_term()
-            inference = losses.inference(x, d)
-            logs["inference"] = inference.item()
-            set_gradients(inference if extra is None else inference + extra, groups["phi"])
+            set_gradients(phi_loss(), groups["phi"])
             _clear(groups["theta"] + groups["psi"])
             optimizer.step()
-        learning = losses.learning(x, d)
-        set_gradients(learning, groups["theta"])
+        if bilevel_steps:
+            def phi_loss_at(params: dict[str, Tensor]) -> Tensor:
+                return at_parameters(losses.model, params, lambda: losses.inference(x, d))
+
+            phi_k = unroll_sgd(encoder_parameters(losses.model), phi_loss_at, bilevel_steps, bilevel_lr)
+            learning = at_parameters(losses.model, phi_k, lambda: losses.learning(x, d))
+            set_gradients(learning, groups["theta"])
+            with torch.no_grad():
+                for name, p in encoder_parameters(losses.model).items():
+                    p.copy_(phi_k[name])
+        else:
+            learning = losses.learning(x, d)
+            set_gradients(learning, groups["theta"])
         _clear(groups["phi"])
     logs["learning"] = learning.item()
     if groups["psi"]:
@@ -303,6 +338,30 @@ def step_objective(
         logs["prior_fit"] = fit.item()
     optimizer.step()
     return logs
+
+
+def encoder_parameters(model: MultiDomainAutoencoder) -> dict[str, Tensor]:
+    """φ by the model's own parameter names (``encoders.…``)."""
+    return {f"encoders.{name}": p for name, p in model.encoders.named_parameters()}
+
+
+class _Within(nn.Module):
+    """Runs a closure as its forward, so that :func:`torch.func.functional_call` swaps the wrapped
+    module's parameters for the closure's duration."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, fn: Callable[[], Tensor]) -> Tensor:
+        return fn()
+
+
+def at_parameters(model: nn.Module, params: dict[str, Tensor], fn: Callable[[], Tensor]) -> Tensor:
+    """``fn()`` with ``model``'s parameters named in ``params`` replaced by those tensors (the others and
+    the buffers as they are), differentiable in ``params``."""
+    return functional_call(_Within(model), {f"module.{name}": t for name, t in params.items()}, (fn,),
+                           strict=False)
 
 
 def _clear(params: list[Tensor]) -> None:

@@ -24,7 +24,7 @@ from torch import Tensor
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import reparameterize, vaub_terms
 from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
-from saub.objective_axis import ObjectiveLosses, check_encoder_steps, step_objective
+from saub.objective_axis import ObjectiveLosses, check_bilevel_steps, check_encoder_steps, step_objective
 from saub.priors.base import Prior
 from saub.structural import gw_per_domain, gw_structural_loss
 
@@ -95,6 +95,8 @@ class AlternatingTrainer:
         objective: str = DEFAULT_OBJECTIVE,
         objective_samples: int = 1,
         encoder_steps: int = 1,
+        bilevel_steps: int = 0,
+        bilevel_lr: float = 1e-3,
     ):
         if gw not in GW_MODES:
             raise ValueError(f"gw must be one of {GW_MODES}, got {gw!r}")
@@ -126,6 +128,9 @@ class AlternatingTrainer:
         check_encoder_steps(objective, encoder_steps)
         #: J of seed 002's Alg. 1: φ steps per θ step of an axis objective.
         self.encoder_steps = encoder_steps
+        check_bilevel_steps(objective, bilevel_steps, bilevel_lr)
+        #: K and η of seed 002's bi-level scheme (App. B.1): unrolled φ steps before the θ step.
+        self.bilevel_steps, self.bilevel_lr = bilevel_steps, bilevel_lr
         if self.objective is not None and likelihood != "gaussian":
             raise ValueError(f"objective {objective!r} needs likelihood='gaussian', got {likelihood!r}")
 
@@ -187,7 +192,7 @@ class AlternatingTrainer:
         if self.objective is not None:
             structural = None if self.gw == "none" else lambda: self._structural_of_fresh_sample(batch)
             logs = step_objective(self.objective, self.vae_opt, batch.x, batch.d, structural, self.lambda_gw,
-                                  self.encoder_steps)
+                                  self.encoder_steps, self.bilevel_steps, self.bilevel_lr)
             for name, value in logs.items():
                 check_loss(name, value, len(self.history))
             logs["total"] = (logs.get("inference", 0.0) + logs["learning"]

@@ -26,6 +26,7 @@ from saub.objective_axis import (
 )
 from saub.priors import EnergyPrior, MixtureOfGaussiansPrior, ScorePrior, StandardGaussianPrior, VampPrior
 from saub.score_matching import (
+    VariationalScoreMatching,
     elbo,
     fae_objective,
     m1_objective,
@@ -247,6 +248,105 @@ def test_one_step_is_alg1_by_hand_with_sgd(encoder_steps):
         assert torch.allclose(a, b)
 
 
+def _flat(params) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+@pytest.mark.parametrize("objective", ["kl-m1", "kl-m3"])
+def test_bilevel_theta_gradient_is_the_finite_difference_of_the_unrolled_objective(objective):
+    """K = 2 unrolled φ steps at η: φ ← φ_K and θ' = θ − lr dF/dθ with F(θ) = L(φ_K(θ), θ), the learning
+    loss at the unrolled φ (App. B.1 of seed 002). φ's own optimiser step is 0 here, so φ_K starts at φ;
+    dF/dθ is checked along random directions by central differences of a brute-force unroll with the
+    same draws of q, and differs from the gradient at a fixed φ_K (the term through φ_K(θ)). KL inference
+    is reparameterised, so dF/dθ is the total derivative (FD inference: the next test)."""
+    steps, eta, lr, seed = 2, 0.3, 0.1, 7
+    model, prior = _model(), StandardGaussianPrior(2)
+    x, d = _batch()
+    theta = parameter_groups(model, prior)["theta"]
+    ref = _model()
+    ref.load_state_dict(model.state_dict())
+    opt = torch.optim.SGD([{"params": list(model.encoders.parameters()), "lr": 0.0},
+                           {"params": theta, "lr": lr}])
+    torch.manual_seed(seed)
+    step_objective(ObjectiveLosses(objective, model, prior), opt, x, d, bilevel_steps=steps, bilevel_lr=eta)
+    hypergradient = (_flat(parameter_groups(ref, prior)["theta"]) - _flat(theta)) / lr
+
+    def unrolled(theta_shift: torch.Tensor, fixed_phi=None):
+        """(F(θ + shift), φ_K, ∂L/∂θ at φ_K held fixed) by a plain loop on a copy."""
+        m = _model()
+        m.load_state_dict(ref.state_dict())
+        losses = ObjectiveLosses(objective, m, prior)
+        groups = parameter_groups(m, prior)
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(_flat(groups["theta"]) + theta_shift, groups["theta"])
+        torch.manual_seed(seed)
+        losses.inference(x, d)  # the draw of the J step (φ unchanged at lr 0)
+        for _ in range(steps):
+            g = torch.autograd.grad(losses.inference(x, d), groups["phi"], allow_unused=True)
+            with torch.no_grad():
+                for p, gp in zip(groups["phi"], g):
+                    if gp is not None:
+                        p -= eta * gp
+        loss = losses.learning(x, d)
+        direct = torch.autograd.grad(loss, groups["theta"], allow_unused=True, retain_graph=True)
+        direct = torch.cat([torch.zeros_like(p).reshape(-1) if g is None else g.reshape(-1)
+                            for p, g in zip(groups["theta"], direct)])
+        return loss.item(), _flat(groups["phi"]), direct
+
+    _, phi_k, direct = unrolled(torch.zeros_like(hypergradient))
+    assert torch.allclose(_flat(model.encoders.parameters()), phi_k, atol=1e-12)
+    gen = torch.Generator().manual_seed(3)
+    eps = 1e-5
+    for _ in range(3):
+        v = torch.randn(hypergradient.shape, generator=gen, dtype=DT)
+        fd = (unrolled(eps * v)[0] - unrolled(-eps * v)[0]) / (2 * eps)
+        assert (hypergradient @ v).item() == pytest.approx(fd, rel=1e-5, abs=1e-8)
+        assert abs((direct @ v).item() - fd) > 1e-4 * max(1.0, abs(fd))
+
+
+class _FirstDomainEncoder(nn.Module):
+    """Domain 0's encoder network of a :class:`MultiDomainAutoencoder` as x -> (mean, log-variance)."""
+
+    def __init__(self, model: MultiDomainAutoencoder):
+        super().__init__()
+        self.net = model.encoders[0]
+
+    def forward(self, x):
+        return self.net(x, None, None)
+
+
+@pytest.mark.parametrize("objective", ["fd-m1", "fd-m3"])
+def test_bilevel_step_with_fd_inference_is_the_library_bilevel_scheme(objective):
+    """With non-reparameterised FD inference the unrolled steps' samples are detached, so dF/dθ follows
+    φ_K(θ) through the scores only; on one domain the step equals
+    :class:`saub.score_matching.VariationalScoreMatching`'s (J = 1 at lr 0, K = 2), φ and θ after it."""
+    steps, eta, lr, seed = 2, 0.3, 0.1, 7
+    model, prior = _model(n_domains=1), StandardGaussianPrior(2)
+    ref = _model(n_domains=1)
+    ref.load_state_dict(model.state_dict())
+    x, _ = _batch()
+    d = torch.zeros(len(x), dtype=torch.long)
+    opt = torch.optim.SGD([{"params": list(model.encoders.parameters()), "lr": 0.0},
+                           {"params": list(model.decoders.parameters()), "lr": lr}])
+    torch.manual_seed(seed)
+    step_objective(ObjectiveLosses(objective, model, prior), opt, x, d, bilevel_steps=steps, bilevel_lr=eta)
+    encoder = _FirstDomainEncoder(ref)
+    algo = VariationalScoreMatching(
+        encoder, lambda z: ref.decode_domain(z, 0), torch.zeros((), dtype=DT),
+        torch.optim.SGD(encoder.parameters(), lr=0.0), torch.optim.SGD(ref.decoders.parameters(), lr=lr),
+        inference="fd", learning=OBJECTIVES[objective].learning, bilevel_steps=steps, bilevel_lr=eta)
+    torch.manual_seed(seed)
+    algo.step(x)
+    plain = _model(n_domains=1)  # K = 0 from the same start: a different θ, so the unroll matters
+    torch.manual_seed(seed)
+    step_objective(ObjectiveLosses(objective, plain, prior),
+                   torch.optim.SGD(plain.decoders.parameters(), lr=lr), x, d)
+    theta_k0, theta_k2 = _flat(plain.decoders.parameters()), _flat(model.decoders.parameters())
+    assert not torch.allclose(theta_k0, theta_k2, atol=1e-6)
+    for ours, theirs in ((model.encoders, ref.encoders), (model.decoders, ref.decoders)):
+        assert torch.allclose(_flat(ours.parameters()), _flat(theirs.parameters()), atol=1e-12)
+
+
 # --- validation ----------------------------------------------------------------------------------------
 
 
@@ -288,6 +388,12 @@ def test_m2_with_one_draw_and_j_without_a_phi_step_are_refused():
                                                  "batchnorm_mean": False})
     with pytest.raises(ValueError, match="positive integer"):
         METHODS.get("vae-gaussian").resolve({"objective": "kl-m1", "encoder_steps": 0})
+    with pytest.raises(ValueError, match="inference step of its own"):
+        METHODS.get("vae-gaussian").resolve({"objective": "fae", "bilevel_steps": 1, "batchnorm_mean": False})
+    with pytest.raises(ValueError, match="non-negative integer"):
+        METHODS.get("vae-gaussian").resolve({"objective": "kl-m1", "bilevel_steps": -1})
+    with pytest.raises(ValueError, match="bilevel_lr must be positive"):
+        METHODS.get("vae-gaussian").resolve({"objective": "kl-m1", "bilevel_steps": 1, "bilevel_lr": 0.0})
     assert METHODS.get("saub").resolve({}).objective == "vaub"
 
 
@@ -298,10 +404,13 @@ DEFINED = [(method, objective) for method, prior, grad in
             ("vae-ebm", "ebm", "sfs"), ("lsgm", "score", "lsgm"), ("saub", "score", "sfs"))
            for objective in defined_objectives(prior, grad)
            if objective != "vaub" and (method == "vae-gaussian" or objective in ("kl-m1", "fd-elbo", "fae"))]
+#: The bi-level scheme (K = 2) through the harness, once per inference.
+BILEVEL = [("vae-gaussian", "kl-m1"), ("vaub", "fd-elbo")]
 
 
-@pytest.mark.parametrize(("method", "objective"), DEFINED)
-def test_training_with_each_objective_lowers_its_losses(method, objective):
+@pytest.mark.parametrize(("method", "objective", "bilevel_steps"),
+                         [(m, o, 0) for m, o in DEFINED] + [(m, o, 2) for m, o in BILEVEL])
+def test_training_with_each_objective_lowers_its_losses(method, objective, bilevel_steps):
     """A score prior is held fixed (prior_steps=0: a loss against a moving S_ψ need not fall), and its
     KL inference loss is not checked: its value is the SFS / LSGM surrogate, only its gradient is the KL's."""
     task = TASKS.get("nested-d")(seed=0, n_per_domain=40)
@@ -309,7 +418,8 @@ def test_training_with_each_objective_lowers_its_losses(method, objective):
     score_prior = method in ("saub", "lsgm")
     config = entry.resolve({"objective": objective, "batchnorm_mean": False, "obs_std": 0.3, "lr": 3e-3,
                             "prior_steps": 0 if score_prior else 1, "langevin_steps": 3, "ebm_hidden": 16,
-                            "hidden": 32, "objective_samples": minimum_samples(objective)})
+                            "hidden": 32, "objective_samples": minimum_samples(objective),
+                            "bilevel_steps": bilevel_steps, "bilevel_lr": 3e-3})
     torch.manual_seed(0)
     curves = entry.build(config, task).fit(task.train, Budget(steps=80, batch_size=64), 0)
     assert set(entry.build(config, task).loss_weights()) <= set(curves)

@@ -31,7 +31,13 @@ from benchmarks.semantic import check_name as check_semantic_name
 from saub.networks import MultiDomainAutoencoder
 from saub.objective import likelihood_mean
 from saub.objective_axis import DEFAULT as DEFAULT_OBJECTIVE
-from saub.objective_axis import OBJECTIVES, check_encoder_steps, check_objective, check_samples
+from saub.objective_axis import (
+    OBJECTIVES,
+    check_bilevel_steps,
+    check_encoder_steps,
+    check_objective,
+    check_samples,
+)
 from saub.priors import (
     EnergyPrior,
     MixtureOfGaussiansPrior,
@@ -63,6 +69,10 @@ class VAUBConfig:
     objective_samples: int = 1
     #: J of seed 002's Alg. 1: encoder (φ) steps per decoder (θ) step of an axis objective.
     encoder_steps: int = 1
+    #: K of seed 002's bi-level scheme (App. B.1): unrolled φ steps at ``bilevel_lr`` through which the θ
+    #: step's gradient is taken (0: none, Alg. 1 as the seed runs it by default).
+    bilevel_steps: int = 0
+    bilevel_lr: float = 1e-3
     latent_dim: int = 2
     hidden: int = 64
     enc_layers: int = 2
@@ -122,6 +132,7 @@ class VAUBConfig:
         check_objective(self.objective, self.prior, self.encoder_gradient, self.likelihood,
                         self.batchnorm_mean)
         check_encoder_steps(self.objective, self.encoder_steps)
+        check_bilevel_steps(self.objective, self.bilevel_steps, self.bilevel_lr)
         if self.objective != DEFAULT_OBJECTIVE:
             check_samples(self.objective, self.objective_samples)
         if not 0 < self.beta <= 1:
@@ -228,6 +239,7 @@ class VAUBFamily(Method):
             likelihood=c.likelihood, obs_std=c.obs_std, lr=c.lr, prior_lr=c.prior_lr,
             prior_steps=c.prior_steps, optimizer=c.optimizer, weight_decay=c.weight_decay,
             objective=c.objective, objective_samples=c.objective_samples, encoder_steps=c.encoder_steps,
+            bilevel_steps=c.bilevel_steps, bilevel_lr=c.bilevel_lr,
         )
 
     def finish_fit(self, train: Split) -> None:

@@ -33,7 +33,12 @@ from saub.score_matching.scores import (
     sample_posterior,
     standard_normal_log_prob,
 )
-from saub.score_matching.training import VariationalScoreMatching, functional_encoder, unroll_inference
+from saub.score_matching.training import (
+    VariationalScoreMatching,
+    functional_encoder,
+    unroll_inference,
+    unroll_sgd,
+)
 
 __all__ = [
     "PosteriorSample",
@@ -61,4 +66,5 @@ __all__ = [
     "sample_posterior",
     "standard_normal_log_prob",
     "unroll_inference",
+    "unroll_sgd",
 ]

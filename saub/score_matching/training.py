@@ -49,20 +49,25 @@ def functional_encoder(encoder: nn.Module, params: dict[str, Tensor]) -> Encoder
     return lambda x: functional_call(encoder, {**buffers, **params}, (x,))
 
 
+def unroll_sgd(
+    params: dict[str, Tensor], loss_at: Callable[[dict[str, Tensor]], Tensor], steps: int, lr: float
+) -> dict[str, Tensor]:
+    """K differentiable SGD steps φ_{k+1} = φ_k − η ∇_φ loss(φ_k) (App. B.1, ``create_graph=True``):
+    returns φ_K as a function of whatever ``loss_at(params)`` depends on besides φ (θ)."""
+    for _ in range(steps):
+        names = [n for n, p in params.items() if p.requires_grad]
+        grads = torch.autograd.grad(loss_at(params), [params[n] for n in names], create_graph=True,
+                                    allow_unused=True)
+        params = {**params, **{n: params[n] - lr * g for n, g in zip(names, grads) if g is not None}}
+    return params
+
+
 def unroll_inference(
     encoder: nn.Module, inference_loss: Callable[[Encoder], Tensor], steps: int, lr: float
 ) -> dict[str, Tensor]:
-    """K differentiable SGD steps on φ (App. B.1): returns φ_K as a function of whatever
-    ``inference_loss(encoder_callable)`` depends on (θ), starting from the encoder's parameters."""
-    params = dict(encoder.named_parameters())
-    for _ in range(steps):
-        names = [n for n, p in params.items() if p.requires_grad]
-        grads = torch.autograd.grad(
-            inference_loss(functional_encoder(encoder, params)), [params[n] for n in names],
-            create_graph=True, allow_unused=True,
-        )
-        params = {**params, **{n: params[n] - lr * g for n, g in zip(names, grads) if g is not None}}
-    return params
+    """:func:`unroll_sgd` of ``inference_loss(encoder_callable)`` from the encoder's parameters."""
+    return unroll_sgd(dict(encoder.named_parameters()),
+                      lambda params: inference_loss(functional_encoder(encoder, params)), steps, lr)
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[Tensor]:
