@@ -145,3 +145,26 @@ def test_search_tunes_each_nested_pair_on_its_optimisation_knobs_and_the_grid_ta
         assert "Configurations: selected by `priors-objectives-search`" in sr.selection_note(EXP, "smoke")
     assert {k: cells["vaub+kl-m1@nested-d"].overrides[k] for k in chosen} == chosen
     assert cells["vaub+kl-m2@nested-d"].overrides["lambda_gw"] == 1.0
+
+
+def _probed(label: str, seed: int, elbo_value: float, probe: float, task: str) -> dict:
+    record = _record(label, seed, {"test_elbo": elbo_value}, task)
+    record["diagnostics"] = {"final": {"alignment": {"balanced_accuracy": probe}}}
+    return record
+
+
+def test_claims_judge_the_searched_task_only_and_the_page_says_what_the_other_shows():
+    """C3 on the nested D's (vaub above fae by 1 nat in every seed) is supported, and MNIST records that
+    say the opposite, run without the search, change no verdict; the note counts MNIST's aligned pairs."""
+    vaub, fae = (po.row_label("vae-gaussian", o, po.NESTED) for o in ("vaub", "fae"))
+    nested = [_probed(vaub, s, -1.0 - 0.1 * s, 0.6, po.NESTED) for s in range(3)]
+    nested += [_probed(fae, s, -2.0 - 0.12 * s, 0.6, po.NESTED) for s in range(3)]
+    mvaub, mfae = (po.row_label("vae-gaussian", o, po.MNIST) for o in ("vaub", "fae"))
+    mnist = [_probed(mvaub, s, -500.0, 0.9, po.MNIST) for s in range(3)]
+    mnist += [_probed(mfae, s, 100.0 + s, 0.7, po.MNIST) for s in range(3)]
+    claim = next(c for c in po.PriorsObjectives.claims if c.id == "C3")
+    assert claim.check(nested)[0] == "supported"
+    assert claim.check(nested + mnist) == claim.check(nested)
+    note = po.unsearched_note(nested + mnist, po.MNIST)
+    assert "2 of its 49 pairs have finished records (seeds [0, 1, 2]), and 1 of them are aligned" in note
+    assert po.unsearched_note(nested, po.MNIST) is None
