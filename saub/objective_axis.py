@@ -159,13 +159,18 @@ def check_objective(objective: str, prior: str, encoder_gradient: str = "sfs", l
                          f"defined here: {', '.join(valid)}")
 
 
+def _check_own_inference_step(objective: str, knob: str, value: int, used: bool) -> None:
+    """A φ-step knob (J > 1, K > 0) is refused for an objective that updates φ and θ jointly."""
+    if used and get_objective(objective).inference is None:
+        raise ValueError(f"{knob}={value} needs an objective with an inference step of its own; "
+                         f"{objective!r} updates encoders and decoders jointly")
+
+
 def check_encoder_steps(objective: str, encoder_steps: int) -> None:
     """J ≥ 1 φ steps per θ step, and J = 1 for an objective without a φ step of its own (VAUB, FAE)."""
     if isinstance(encoder_steps, bool) or not isinstance(encoder_steps, int) or encoder_steps < 1:
         raise ValueError(f"encoder_steps must be a positive integer, got {encoder_steps!r}")
-    if encoder_steps > 1 and get_objective(objective).inference is None:
-        raise ValueError(f"encoder_steps={encoder_steps} needs an objective with an inference step of its "
-                         f"own; {objective!r} updates encoders and decoders jointly")
+    _check_own_inference_step(objective, "encoder_steps", encoder_steps, encoder_steps > 1)
 
 
 def check_bilevel_steps(objective: str, bilevel_steps: int, bilevel_lr: float) -> None:
@@ -174,9 +179,7 @@ def check_bilevel_steps(objective: str, bilevel_steps: int, bilevel_lr: float) -
         raise ValueError(f"bilevel_steps must be a non-negative integer, got {bilevel_steps!r}")
     if not bilevel_lr > 0:
         raise ValueError(f"bilevel_lr must be positive, got {bilevel_lr!r}")
-    if bilevel_steps and get_objective(objective).inference is None:
-        raise ValueError(f"bilevel_steps={bilevel_steps} needs an objective with an inference step of its "
-                         f"own; {objective!r} updates encoders and decoders jointly")
+    _check_own_inference_step(objective, "bilevel_steps", bilevel_steps, bilevel_steps > 0)
 
 
 def minimum_samples(objective: str) -> int:
@@ -317,19 +320,20 @@ def step_objective(
             set_gradients(phi_loss(), groups["phi"])
             _clear(groups["theta"] + groups["psi"])
             optimizer.step()
+        phi_k = None
         if bilevel_steps:
-            def phi_loss_at(params: dict[str, Tensor]) -> Tensor:
+            def inference_at(params: dict[str, Tensor]) -> Tensor:
                 return at_parameters(losses.model, params, lambda: losses.inference(x, d))
 
-            phi_k = unroll_sgd(encoder_parameters(losses.model), phi_loss_at, bilevel_steps, bilevel_lr)
+            phi_k = unroll_sgd(encoder_parameters(losses.model), inference_at, bilevel_steps, bilevel_lr)
             learning = at_parameters(losses.model, phi_k, lambda: losses.learning(x, d))
-            set_gradients(learning, groups["theta"])
+        else:
+            learning = losses.learning(x, d)
+        set_gradients(learning, groups["theta"])
+        if phi_k is not None:  # φ ← φ_K once θ's gradient through φ_K(θ) is taken
             with torch.no_grad():
                 for name, p in encoder_parameters(losses.model).items():
                     p.copy_(phi_k[name])
-        else:
-            learning = losses.learning(x, d)
-            set_gradients(learning, groups["theta"])
         _clear(groups["phi"])
     logs["learning"] = learning.item()
     if groups["psi"]:

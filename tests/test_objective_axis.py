@@ -271,7 +271,7 @@ def test_bilevel_theta_gradient_is_the_finite_difference_of_the_unrolled_objecti
     step_objective(ObjectiveLosses(objective, model, prior), opt, x, d, bilevel_steps=steps, bilevel_lr=eta)
     hypergradient = (_flat(parameter_groups(ref, prior)["theta"]) - _flat(theta)) / lr
 
-    def unrolled(theta_shift: torch.Tensor, fixed_phi=None):
+    def unrolled(theta_shift: torch.Tensor):
         """(F(θ + shift), φ_K, ∂L/∂θ at φ_K held fixed) by a plain loop on a copy."""
         m = _model()
         m.load_state_dict(ref.state_dict())

@@ -28,7 +28,12 @@ from benchmarks.contracts import Budget
 from benchmarks.diagnostics import ALIGNED_MAX_BALANCED_ACCURACY
 from benchmarks.experiment import Cell, Claim, Experiment, Profile, Row, register_experiment
 from benchmarks.experiments.fig3 import DISPLAY, EBM_SETTINGS, SHARED_SETTINGS
-from benchmarks.experiments.priors_objectives_report import METRICS, heatmap_figure, matrix_table
+from benchmarks.experiments.priors_objectives_report import (
+    METRICS,
+    heatmap_figure,
+    matrix_table,
+    metric_values,
+)
 from benchmarks.methods.vaub_family import VAUBFamily
 from benchmarks.registry import METHODS
 from benchmarks.report import Page, Table
@@ -300,21 +305,17 @@ def unsearched_note(records: list[dict], task: str) -> str | None:
     """What the finished records of an unsearched task show of its regime: pairs and seeds run, and
     pairs whose mean held-out domain probe is at most :data:`ALIGNED_MAX_BALANCED_ACCURACY` (failed runs
     are listed under "Failed cells")."""
-    probes: dict[str, list[float]] = {}
-    seeds = set()
-    for r in records:
-        if r["cell"]["task"] != task or r.get("status") != "done":
-            continue
-        seeds.add(r["cell"]["seed_index"])
-        alignment = ((r.get("diagnostics") or {}).get("final") or {}).get("alignment") or {}
-        probes.setdefault(r["cell"]["label"], []).append(alignment.get("balanced_accuracy", 1.0))
-    if not probes:
+    done = [r for r in records if r["cell"]["task"] == task and r.get("status") == "done"]
+    if not done:
         return None
-    aligned = sum(sum(v) / len(v) <= ALIGNED_MAX_BALANCED_ACCURACY for v in probes.values())
+    probes = metric_values(done, "domain_probe")
+    aligned = sum(sum(v.values()) / len(v) <= ALIGNED_MAX_BALANCED_ACCURACY for v in probes.values() if v)
+    pairs = {r["cell"]["label"] for r in done}
+    seeds = sorted({r["cell"]["seed_index"] for r in done})
     return (f"{TASK_TITLES.get(task, task)}: not judged by the claims (``JUDGED_TASKS``): its pairs run at "
-            f"the shared settings, without the nested D's per-pair search. So far {len(probes)} of its "
-            f"{len([r for r in _matrix()[0] if r.task == task])} pairs have finished records (seeds "
-            f"{sorted(seeds)}), and {aligned} of them are aligned (mean held-out domain probe ≤ "
+            f"the shared settings, without the nested D's per-pair search. So far {len(pairs)} of its "
+            f"{sum(row.task == task for row in _matrix()[0])} pairs have finished records (seeds {seeds}), "
+            f"and {aligned} of them are aligned (mean held-out domain probe ≤ "
             f"{ALIGNED_MAX_BALANCED_ACCURACY}): outside the working regime until it is searched, so its "
             "numbers are no evidence for or against a claim.")
 
