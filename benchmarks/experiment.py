@@ -196,13 +196,21 @@ class Experiment:
         for key in sweep_keys:
             grid = [{**g, key: v} for g in grid for v in prof.sweep[key]]
         selected = selected_overrides(self.name, profile) if self.search is not None else {}
+        tasks = [(row, self.row_task(row, profile, prof.task_kwargs)) for row in self.rows]
         return [
             Cell(self.name, profile, row.label, row.method,
                  {**row.resolved_overrides(prof.method_overrides),
                   **selected.get((row.label, json.dumps(sweep, sort_keys=True)), {})},
-                 *row.task_and_arguments(self.task, prof.task_kwargs), s, sweep, prof.budget, prof.threads)
-            for row in self.rows for sweep in grid for s in seeds
+                 *task, s, sweep, prof.budget, prof.threads)
+            for row, task in tasks if task is not None for sweep in grid for s in seeds
         ]
+
+    def row_task(self, row: Row, profile: str, profile_arguments: dict[str, Any]
+                 ) -> tuple[str, dict[str, Any]] | None:
+        """The task ``row``'s cells run under ``profile`` and its arguments, or None where the row has no
+        cells there (an experiment whose tasks vary by profile or by the data present says so here; its
+        search trials follow it). Default: :meth:`Row.task_and_arguments` with the profile's arguments."""
+        return row.task_and_arguments(self.task, profile_arguments)
 
     def row_search_space(self, row: Row) -> dict[str, Any]:
         """The search space of ``row`` when :attr:`search` gives it none in ``spaces``: its method's

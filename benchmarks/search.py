@@ -232,12 +232,14 @@ def make_search_experiment(base):
                 grid = [{**g, key: v} for g in grid for v in prof.sweep[key]]
             out = []
             for row in self.rows:
+                task = base.row_task(row, profile, prof.task_kwargs)
+                if task is None:
+                    continue
                 for trial in range(base.search.trials[profile]):
                     overrides = {**row.resolved_overrides(prof.method_overrides),
                                  **self.trial_overrides(row, trial)}
                     for sweep in grid:
-                        out.append(Cell(self.name, profile, row.label, row.method, overrides,
-                                        *row.task_and_arguments(self.task, prof.task_kwargs), 0,
+                        out.append(Cell(self.name, profile, row.label, row.method, overrides, *task, 0,
                                         {**sweep, TRIAL: trial}, prof.budget, prof.threads))
             return out
 

@@ -52,8 +52,8 @@ def test_cells_per_profile_and_mnist_leaves_with_its_data(monkeypatch):
 
 
 def _record(label: str, seed: int, metrics: dict, task: str = po.NESTED) -> dict:
-    return {"cell": {"label": label, "task": task, "seed_index": seed, "sweep": {}}, "status": "done",
-            "seed": seed, "metrics": metrics}
+    return {"cell": {"label": label, "task": task, "seed_index": seed, "sweep": {}, "profile": "quick"},
+            "status": "done", "seed": seed, "metrics": metrics}
 
 
 def test_heatmap_squares_show_mean_and_interval_undefined_and_na():
@@ -113,23 +113,33 @@ def test_run_task_filter_keeps_one_task_and_refuses_an_absent_one():
         only_tasks(quick, ["mnist-usps"])
 
 
-def test_search_tunes_each_nested_pair_on_its_optimisation_knobs_and_the_grid_takes_the_choice(tmp_path):
-    """Every nested-D pair is searched alike (same trial count, the base profile's task size and budget);
-    β and the likelihood's std stay fixed (seed 002's objectives assume the β = 1 model); MNIST's rows
-    are not searched; a written selection reaches the base grid's cells, the other rows keep theirs."""
+def test_search_tunes_each_nested_pair_and_mnist_gaussian_pair_alike_and_the_grid_takes_the_choice(
+        tmp_path, monkeypatch):
+    """Every nested-D pair and every MNIST pair of the Gaussian prior is searched alike (same trial count,
+    the base profile's task and size for the row, its budget); β and the likelihood's std stay fixed
+    (seed 002's objectives assume the β = 1 model); the other MNIST rows are not searched, and MNIST's
+    trials leave with its data; a written selection reaches the base grid's cells, the other rows keep
+    theirs."""
     from benchmarks import search as sr
 
     search = EXPERIMENTS.get("priors-objectives-search")
     nested = [r.label for r in EXP.rows if r.task == po.NESTED]
-    assert sorted({c.label for c in search.cells("quick")}) == sorted(nested)
-    for profile in ("smoke", "quick"):
+    mnist = [r.label for r in EXP.rows if r.task == po.MNIST and r.method == "vae-gaussian"]
+    assert len(mnist) == 9 and po.MNIST_SEARCHED_PRIORS == ("vae-gaussian",)
+    assert sorted({c.label for c in search.cells("quick")}) == sorted(nested + mnist)
+    assert sorted({c.label for c in search.cells("smoke")}) == sorted(nested)
+    for profile, labels in (("smoke", nested), ("quick", nested + mnist)):
         cells = search.cells(profile)
-        assert len(cells) == len(nested) * EXP.search.trials[profile]
-        base = {c.label: c for c in EXP.cells(profile) if c.task == po.NESTED}
+        assert len(cells) == len(labels) * EXP.search.trials[profile]
+        base = {c.label: c for c in EXP.cells(profile)}
         for c in cells:
             assert (c.task_kwargs, c.budget) == (base[c.label].task_kwargs, base[c.label].budget)
             if c.sweep[sr.TRIAL] > 0:
                 assert (c.overrides["beta"], c.overrides["obs_std"]) == (1.0, 0.1)
+    assert {c.task_kwargs["n_per_domain"] for c in search.cells("quick") if c.task == po.MNIST} == {1000}
+    monkeypatch.setattr(po, "mnist_missing", lambda: FileNotFoundError("mnist/train-images-idx3-ubyte.gz"))
+    assert sorted({c.label for c in search.cells("quick")}) == sorted(nested)
+    monkeypatch.undo()
     rows = {r.label: r for r in EXP.rows}
     assert set(sr.row_space(EXP, rows["vae-gaussian+kl-m2@nested-d"])) == {"lr", "lambda_gw"}
     assert set(sr.row_space(EXP, rows["saub+fae@nested-d"])) == {"lr", "lambda_gw", "prior_lr", "prior_steps"}
@@ -153,9 +163,22 @@ def _probed(label: str, seed: int, elbo_value: float, probe: float, task: str) -
     return record
 
 
-def test_claims_judge_the_searched_task_only_and_the_page_says_what_the_other_shows():
-    """C3 on the nested D's (vaub above fae by 1 nat in every seed) is supported, and MNIST records that
-    say the opposite, run without the search, change no verdict; the note counts MNIST's aligned pairs."""
+def _selection(tmp_path, labels: list[str]) -> None:
+    """A committed quick selection under ``tmp_path`` naming ``labels`` (each at its own settings)."""
+    path = tmp_path / "selected" / "priors-objectives_quick.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"experiment": EXP.name, "profile": "quick", "rule": EXP.search.rule,
+                                "selected": [{"label": label, "sweep": {}, "trial": 0, "overrides": {},
+                                              "note": None} for label in labels]}))
+
+
+def test_claims_judge_the_pairs_with_a_search_selection_and_the_page_says_what_the_others_show(tmp_path):
+    """C3 on the nested D's (vaub above fae by 1 nat in every seed) is supported. MNIST records that say
+    the opposite change no verdict while MNIST's Gaussian pairs have no search selection (the evidence
+    says so), and contradict it once they have one; the note counts the unsearched pairs that ran and
+    those aligned."""
+    from benchmarks import search as sr
+
     vaub, fae = (po.row_label("vae-gaussian", o, po.NESTED) for o in ("vaub", "fae"))
     nested = [_probed(vaub, s, -1.0 - 0.1 * s, 0.6, po.NESTED) for s in range(3)]
     nested += [_probed(fae, s, -2.0 - 0.12 * s, 0.6, po.NESTED) for s in range(3)]
@@ -163,8 +186,28 @@ def test_claims_judge_the_searched_task_only_and_the_page_says_what_the_other_sh
     mnist = [_probed(mvaub, s, -500.0, 0.9, po.MNIST) for s in range(3)]
     mnist += [_probed(mfae, s, 100.0 + s, 0.7, po.MNIST) for s in range(3)]
     claim = next(c for c in po.PriorsObjectives.claims if c.id == "C3")
-    assert claim.check(nested)[0] == "supported"
-    assert claim.check(nested + mnist) == claim.check(nested)
-    note = po.unsearched_note(nested + mnist, po.MNIST)
-    assert "2 of its 49 pairs have finished records (seeds [0, 1, 2]), and 1 of them are aligned" in note
-    assert po.unsearched_note(nested, po.MNIST) is None
+    with sr.results_dir_for_selections(tmp_path):
+        assert claim.check(nested)[0] == "inconclusive"  # no selection at all: nothing judged
+        _selection(tmp_path, [vaub, fae])
+        assert claim.check(nested)[0] == "supported"
+        verdict, evidence = claim.check(nested + mnist)
+        assert verdict == "supported" and "not judged (no search selection yet): MNIST 0° / 90°" in evidence
+        note = po.unsearched_note(nested + mnist, po.MNIST, po.searched_labels(nested + mnist))
+        assert note.startswith("MNIST 0° / 90°: 49 of its 49 pairs run at the shared settings")
+        assert "2 of them have finished records (seeds [0, 1, 2]), and 1 of those are aligned" in note
+        assert po.unsearched_note(nested, po.MNIST, po.searched_labels(nested)) is None
+        _selection(tmp_path, [vaub, fae, mvaub, mfae])
+        assert claim.check(nested + mnist)[0] == "contradicted"
+        assert po.unsearched_note(nested + mnist, po.MNIST, po.searched_labels(nested + mnist)) is None
+
+
+def test_matrix_table_says_which_pairs_ran_at_a_searched_selection():
+    from benchmarks.experiments.priors_objectives_report import matrix_table
+
+    searched, shared = (po.row_label(m, "kl-m1", po.MNIST) for m in ("vae-gaussian", "vaub"))
+    records = [_probed(label, s, -1.0 - s, 0.9, po.MNIST) for label in (searched, shared) for s in range(2)]
+    table = matrix_table(records, po.MNIST, "MNIST", ["vae-gaussian", "vaub"], po.row_label,
+                         po.prior_display, {searched})
+    assert table.headers[:3] == ["prior", "objective", "settings"]
+    assert [row[2] for row in table.rows] == ["searched", "shared"]
+    assert table.rows[0][5].startswith("-1.500")  # test ELBO: mean of -1 and -2

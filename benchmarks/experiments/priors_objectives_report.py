@@ -104,8 +104,10 @@ def heatmap_figure(records: list[dict], task: str, key: str, title: str, methods
 
 
 def matrix_table(records: list[dict], task: str, task_title: str, methods: list[str], label: Label,
-                 prior_name: Callable[[str], str]) -> Table:
-    """One line per defined (prior, objective) with a cell: every metric's mean ± std and 95% CI."""
+                 prior_name: Callable[[str], str], searched: set[str]) -> Table:
+    """One line per defined (prior, objective) with a cell: its settings ("searched": the committed
+    selection of its label-free search, in ``searched``; else "shared"), every metric's mean ± std and
+    95% CI."""
     values = {key: metric_values(records, key) for key in METRICS}
     present = {r["cell"]["label"] for r in records}
     rows = []
@@ -114,11 +116,12 @@ def matrix_table(records: list[dict], task: str, task_title: str, methods: list[
             lab = label(m, o, task)
             if lab not in present:
                 continue
-            line = [prior_name(m), o]
+            line = [prior_name(m), o, "searched" if lab in searched else "shared"]
             for key in METRICS:
                 s = summarize(list(values[key].get(lab, {}).values()))
                 line.append("n/a" if s.n == 0 else f"{s.fmt(3)} {s.fmt_ci(3)}")
             rows.append(line)
     return Table(f"{task_title}: every defined pair (mean ± std over seeds, 95% CI)",
-                 ["prior", "objective", "AUROC", "test recon MSE", "test ELBO", "domain probe"], rows,
+                 ["prior", "objective", "settings", "AUROC", "test recon MSE", "test ELBO", "domain probe"],
+                 rows,
                  note="" if rows else "No cell of this task has a record yet (see 'Not run' / missing).")
