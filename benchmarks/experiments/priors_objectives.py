@@ -134,8 +134,9 @@ def mnist_missing() -> Exception | None:
 
 
 #: The priors whose MNIST pairs are searched: the Gaussian, seed 002's model, on which every claim is
-#: judged. The other priors' MNIST pairs keep the shared settings: the same 8-trial search for their 42
-#: pairs is 336 trials, about 7 h on 2 CPU cores (a GPU or cluster job; add a prior here to search it).
+#: judged. The other priors' MNIST pairs keep the shared settings: the same 8-trial search for their 40
+#: pairs is 320 trials, about 13 h summed at the Gaussian row's measured 147 s a trial (a GPU or cluster
+#: job; add a prior here to search it).
 #: Every nested-D pair is searched.
 MNIST_SEARCHED_PRIORS = ("vae-gaussian",)
 
