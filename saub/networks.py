@@ -1,7 +1,7 @@
 """Encoders and decoders for the VAUB family (eq. 6) and the Gaussian posterior of App. C.
 
 Shapes: a vector input is ``[B, D]``; an image input is ``[B, C, H, W]`` with ``H = W`` in
-{16, 28, 64}. Every encoder returns the posterior parameters ``(mean, logvar)`` of shape
+{16, 28, 32, 64}. Every encoder returns the posterior parameters ``(mean, logvar)`` of shape
 ``[B, latent_dim]``; every decoder maps ``[B, latent_dim]`` back to the input shape.
 
 App. C: the posterior *mean* passes through ``BatchNorm1d(affine=False)``, which centres and
@@ -37,7 +37,7 @@ __all__ = [
     "MultiDomainAutoencoder",
 ]
 
-IMAGE_SIZES = (16, 28, 64)
+IMAGE_SIZES = (16, 28, 32, 64)
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, n_layers: int, act: type[nn.Module] = nn.ReLU):
@@ -67,18 +67,18 @@ class MLPBody(nn.Module):
 
 
 def _conv_plan(size: int) -> list[int]:
-    """Number of stride-2 downsamplings for a square image side, ending at 4x4 (or 7x7 for 28)."""
+    """The widths of the stride-2 stages for a square image side, ending at 4x4 (or 7x7 for 28)."""
     if size not in IMAGE_SIZES:
         raise ValueError(f"image side must be one of {IMAGE_SIZES}, got {size}")
-    return {16: [32, 64], 28: [32, 64], 64: [32, 64, 128, 256]}[size]
+    return {16: [32, 64], 28: [32, 64], 32: [32, 64, 128], 64: [32, 64, 128, 256]}[size]
 
 
 class ConvBody(nn.Module):
-    """Convolutional feature extractor for ``[B, C, S, S]`` images, S in {16, 28, 64}.
+    """Convolutional feature extractor for ``[B, C, S, S]`` images, S in {16, 28, 32, 64}.
 
     Each stage is a 4x4 stride-2 convolution with padding 1 (halving the side) and a ReLU:
-    16 -> 8 -> 4, 28 -> 14 -> 7, 64 -> 32 -> 16 -> 8 -> 4. The last feature map is flattened
-    and projected to ``hidden`` features.
+    16 -> 8 -> 4, 28 -> 14 -> 7, 32 -> 16 -> 8 -> 4, 64 -> 32 -> 16 -> 8 -> 4. The last feature map
+    is flattened and projected to ``hidden`` features.
     """
 
     def __init__(self, channels: int, size: int, hidden: int = 256):

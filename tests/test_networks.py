@@ -109,19 +109,19 @@ def test_without_batchnorm_the_mean_is_the_raw_head():
     torch.testing.assert_close(enc(x)[0], raw_heads(enc, x)[0], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("size,channels,side", [(16, 64, 4), (28, 64, 7), (64, 256, 4)])
+@pytest.mark.parametrize("size,channels,side", [(16, 64, 4), (28, 64, 7), (32, 128, 4), (64, 256, 4)])
 def test_conv_plan(size, channels, side):
     body = ConvBody(1, size, hidden=32).to(DT)
     assert body.conv(torch.zeros(2, 1, size, size, dtype=DT)).shape == (2, channels, side, side)
 
 
-@pytest.mark.parametrize("bad", [(1, 32, 32), (3, 20, 20), (1, 8, 8)])
+@pytest.mark.parametrize("bad", [(1, 24, 24), (3, 20, 20), (1, 8, 8)])
 def test_invalid_image_sizes_raise_with_valid_sizes(bad):
     for factory in (make_encoder, make_decoder):
         with pytest.raises(ValueError) as err:
             factory(bad, 4)
         msg = str(err.value)
-        assert "16" in msg and "28" in msg and "64" in msg and str(bad[1]) in msg
+        assert "16" in msg and "28" in msg and "32" in msg and "64" in msg and str(bad[1]) in msg
 
 
 def test_other_invalid_shapes_raise():

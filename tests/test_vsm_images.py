@@ -19,7 +19,6 @@ from benchmarks.vsm_toys.images import (
     DCGANEncoder,
     ImageVAE,
     add_noise,
-    cubic_kernel_mmd2,
     evaluate_test_set,
     minibatches,
     posterior_sds,
@@ -28,33 +27,6 @@ from benchmarks.vsm_toys.images import (
     to_model_images,
 )
 from benchmarks.vsm_toys.synthetic import linear_gaussian_posterior
-
-
-def test_cubic_kernel_mmd2_matches_a_double_loop():
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(6, 3, generator=gen, dtype=torch.float64)
-    b = torch.randn(5, 3, generator=gen, dtype=torch.float64) + 0.5
-    k = lambda u, v: (float(u @ v) / 3 + 1) ** 3  # noqa: E731
-    within_a = sum(k(a[i], a[j]) for i in range(6) for j in range(6) if i != j) / 30
-    within_b = sum(k(b[i], b[j]) for i in range(5) for j in range(5) if i != j) / 20
-    cross = sum(k(a[i], b[j]) for i in range(6) for j in range(5)) / 30
-    assert float(cubic_kernel_mmd2(a, b)) == pytest.approx(within_a + within_b - 2 * cross, rel=1e-12)
-
-
-def test_cubic_kernel_mmd2_is_unbiased_for_equal_distributions():
-    """E[MMD²_u] = 0 when both samples come from one distribution: the mean over many pairs of
-    draws is within a few standard errors of 0 (a biased estimator sits well above)."""
-    gen = torch.Generator().manual_seed(1)
-    vals = torch.stack(
-        [
-            cubic_kernel_mmd2(
-                torch.randn(20, 4, generator=gen, dtype=torch.float64),
-                torch.randn(20, 4, generator=gen, dtype=torch.float64),
-            )
-            for _ in range(400)
-        ]
-    )
-    assert abs(float(vals.mean())) < 4 * float(vals.std()) / math.sqrt(len(vals))
 
 
 def test_to_model_images_pads_with_the_background_and_maps_to_minus_one_one():
@@ -201,13 +173,14 @@ def test_a_cell_is_deterministic():
     assert first["curves"]["step"] == [3, 6]
 
 
-def _records(m2_mse, m3_mse, kl_m1_shift, sd_share):
-    """Three seeds on MNIST; KL-ELBO at (100, 0.05, 0.1, 10), the others relative to it."""
-    base = {"neg_elbo": 100.0, "mse": 0.05, "mmd": 0.1, "posterior_fd": 10.0}
+def _records(m2_mse, m3_mse, kl_m1_shift, sd_share, m23_sample_fd):
+    """Three seeds on MNIST; KL-ELBO at (100, 0.05, 0.1, 10) and a sample FD of 5, the others
+    relative to it."""
+    base = {"neg_elbo": 100.0, "mse": 0.05, "mmd": 0.1, "posterior_fd": 10.0, "feature_fd": 5.0}
     rows = {
         "KL-ELBO": base,
         "KL-M1": {m: v * (1 + kl_m1_shift) for m, v in base.items()},
-        "FD-M1": {"neg_elbo": 120.0, "mse": 0.06, "mmd": 0.3, "posterior_fd": 30.0},
+        "FD-M1": {"neg_elbo": 120.0, "mse": 0.06, "mmd": 0.3, "posterior_fd": 30.0, "feature_fd": 6.0},
     }
     for inf in ("KL", "FD"):
         worse = 2.0 if inf == "FD" else 1.5
@@ -216,12 +189,14 @@ def _records(m2_mse, m3_mse, kl_m1_shift, sd_share):
             "mse": m2_mse,
             "mmd": 0.5 * worse,
             "posterior_fd": 20 * worse,
+            "feature_fd": m23_sample_fd * worse,
         }
         rows[f"{inf}-M3"] = {
             "neg_elbo": 140.0 * worse,
             "mse": m3_mse,
             "mmd": 0.4 * worse,
             "posterior_fd": 15 * worse,
+            "feature_fd": m23_sample_fd * worse,
         }
     out = []
     for seed, jitter in enumerate((0.0, 0.001, 0.002)):
@@ -243,11 +218,20 @@ def _verdicts(records):
 
 
 def test_claims_on_crafted_records():
-    good = _verdicts(_records(m2_mse=0.2, m3_mse=0.01, kl_m1_shift=0.01, sd_share=0.95))
-    assert good == dict.fromkeys([f"C{i}" for i in range(1, 9)], "supported")
-    bad = _verdicts(_records(m2_mse=0.001, m3_mse=0.3, kl_m1_shift=-0.1, sd_share=0.5))
-    assert bad["C1"] == bad["C5"] == bad["C6"] == bad["C8"] == "contradicted"
+    good = _verdicts(_records(m2_mse=0.2, m3_mse=0.01, kl_m1_shift=0.01, sd_share=0.95, m23_sample_fd=20.0))
+    assert good == dict.fromkeys([f"C{i}" for i in range(1, 11)], "supported")
+    bad = _verdicts(_records(m2_mse=0.001, m3_mse=0.3, kl_m1_shift=-0.1, sd_share=0.5, m23_sample_fd=1.0))
+    assert bad["C1"] == bad["C5"] == bad["C6"] == bad["C8"] == bad["C9"] == bad["C10"] == "contradicted"
     assert bad["C2"] == bad["C3"] == bad["C4"] == bad["C7"] == "supported"
+
+
+def test_sample_claims_skip_datasets_without_class_labels():
+    celeba = [
+        r | {"cell": {**r["cell"], "sweep": {DATA_KEY: "celeba"}}}
+        for r in _records(m2_mse=0.2, m3_mse=0.01, kl_m1_shift=0.01, sd_share=0.95, m23_sample_fd=20.0)
+    ]
+    verdict, evidence = next(c for c in EXPERIMENTS.get("vsm-images").claims if c.id == "C9").check(celeba)
+    assert (verdict, evidence) == ("inconclusive", "no runs")
 
 
 def test_still_moving_reads_the_last_evaluation_interval():

@@ -25,11 +25,16 @@ Test metrics (App. B.2, each the mean over the test images):
 * negative ELBO: −F(x) of eq. (1), reconstruction term by 5 samples of q, KL to N(0, I) in closed form;
 * reconstruction MSE: ‖x − g_θ(μ(x))‖² / d_x for the noisy test image x;
 * latent MMD: one z ~ q(z|x) per test image against as many z ~ p(z), unbiased MMD² with the cubic
-  kernel k(a, b) = (aᵀb / d_z + 1)³ (:func:`cubic_kernel_mmd2`; the kernel of KID, Bińkowski et al.,
-  ref. [3] of the seed);
+  kernel k(a, b) = (aᵀb / d_z + 1)³ (:func:`~benchmarks.metrics.sample_quality.cubic_kernel_mmd2`;
+  the kernel of KID, Bińkowski et al., ref. [3] of the seed);
 * posterior FD: D_F[q(z|x)||p_θ(z|x)] = ½ E_q‖∇_z log q − ∇_z log p_θ(z|x)‖² by 5 samples of q
   (:func:`saub.score_matching.posterior_fisher_divergence`);
-* posterior SDs (Fig. 9): σ_j(x) of every test image and latent dimension, as per-dimension histograms.
+* posterior SDs (Fig. 9): σ_j(x) of every test image and latent dimension, as per-dimension histograms;
+* sample quality (Table 1's FID and KID, here in a *substitute* feature space, after training,
+  :func:`sample_quality`): the Fréchet and kernel distances between the features of the clean test
+  images and of as many samples g_θ(z), z ~ N(0, I), in the features of a classifier trained on the
+  labelled training images (:class:`~benchmarks.metrics.sample_quality.ClassifierFeatures`), not
+  Inception-v3's, whose weights are absent.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from benchmarks.metrics.sample_quality import (
+    ClassifierFeatures,
+    cubic_kernel_mmd2,
+    frechet_distance,
+    kernel_distance,
+)
 from saub.score_matching import VariationalScoreMatching, elbo, posterior_fisher_divergence
 
 SIDE = 32
@@ -58,6 +69,7 @@ class DCGANDecoder(nn.Module):
     def __init__(self, latent_dim: int, channels: int, width: int):
         super().__init__()
         w = width
+        self.latent_dim = latent_dim
         self.net = nn.Sequential(
             nn.ConvTranspose2d(latent_dim, 4 * w, 4, 1, 0),
             nn.ReLU(),
@@ -110,19 +122,6 @@ def to_model_images(x: np.ndarray) -> Tensor:
 def add_noise(x: Tensor, gen: torch.Generator) -> Tensor:
     """x + 0.1 ε, ε ~ N(0, I) (App. B.2)."""
     return x + NOISE_SD * torch.randn(x.shape, generator=gen)
-
-
-def cubic_kernel_mmd2(a: Tensor, b: Tensor) -> Tensor:
-    """Unbiased MMD² between samples ``a`` ``[n, d]`` and ``b`` ``[m, d]`` with k(u, v) = (uᵀv/d + 1)³:
-    (Σ_{i≠j} k(a_i, a_j))/(n(n−1)) + (Σ_{i≠j} k(b_i, b_j))/(m(m−1)) − 2 Σ_{i,j} k(a_i, b_j)/(nm)."""
-    d = a.shape[1]
-    kernel = lambda u, v: (u @ v.T / d + 1) ** 3  # noqa: E731
-    n, m = len(a), len(b)
-    kaa, kbb = kernel(a, a), kernel(b, b)
-    within = (kaa.sum() - kaa.diagonal().sum()) / (n * (n - 1)) + (kbb.sum() - kbb.diagonal().sum()) / (
-        m * (m - 1)
-    )
-    return within - 2 * kernel(a, b).mean()
 
 
 def sd_extreme_fraction(sd: Tensor) -> float:
@@ -179,6 +178,22 @@ def _test_metrics(model: ImageVAE, x: Tensor, n_samples: int, chunk: int) -> dic
         "posterior_fd": float(torch.cat(fd).mean()),
         "sd_extreme_fraction": sd_extreme_fraction(sd),
         "gamma": float(lg.exp()),
+    }
+
+
+def sample_quality(
+    model: ImageVAE, x_clean: Tensor, features: ClassifierFeatures, gen: torch.Generator
+) -> dict[str, float]:
+    """Fréchet distance and kernel distance × 10³ (Table 1's scale for KID) between the classifier
+    features of the clean test images ``x_clean`` and of ``len(x_clean)`` decoder means g_θ(z), z ~
+    N(0, I) drawn from ``gen`` (module docstring)."""
+    z = torch.randn(len(x_clean), model.decoder.latent_dim, generator=gen)
+    with torch.no_grad():
+        samples = torch.cat([model.decoder(block) for block in z.split(500)])
+    real, fake = features.features(x_clean), features.features(samples)
+    return {
+        "feature_fd": frechet_distance(real, fake),
+        "feature_kd": 1e3 * kernel_distance(real, fake),
     }
 
 
