@@ -17,6 +17,10 @@ quick: M2 needs S ≥ 2), and raise Adam's step to 1e-3, log γ's to 1e-2 (at 1e
 optimum after 600 steps, and a negative ELBO at an unsettled γ mostly measures how far γ has moved);
 every record carries its sizes. Fashion-MNIST
 and CelebA cells run only where their files are present.
+
+Table 1's FID and KID need Inception-v3, whose weights are absent: ours are the same two distances in
+a substitute feature space, a classifier trained here on the labelled training images (MNIST,
+Fashion-MNIST; none for CelebA), under their own names (:mod:`benchmarks.metrics.sample_quality`).
 """
 
 from __future__ import annotations
