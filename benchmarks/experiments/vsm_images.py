@@ -148,6 +148,7 @@ def load_images(dataset: str, split: str, n: int | None) -> torch.Tensor:
     return to_model_images(LABELLED[dataset](split)[0][:n])
 
 
+@functools.lru_cache(maxsize=4)
 def load_labels(dataset: str, split: str, n: int | None) -> torch.Tensor | None:
     """The class labels of :func:`load_images`' images (None for CelebA: attributes, no classes)."""
     if dataset not in LABELLED:
