@@ -27,10 +27,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks.contracts import TaskData
+from benchmarks.metrics.fitting import fit_cross_entropy
 from benchmarks.registry import register_metric
 from saub.networks import mlp
 from saub.seeding import derive_seed
@@ -53,29 +53,15 @@ def choose_labelled(n: int, label_fraction: float, seed: int) -> Tensor:
 def train_classifier(z: Tensor, y: Tensor, n_classes: int, seed: int, n_layers: int = 2, hidden: int = 100,
                      epochs: int = 30, lr: float = 1e-3, batch_size: int = 256, min_steps: int = 300):
     """An MLP classifier (:func:`saub.networks.mlp`, ``n_layers`` linear layers with ReLUs) trained by
-    Adam on cross-entropy over shuffled epochs of ``(z, y)``, ``max(epochs * ceil(N / batch_size),
-    min_steps)`` steps; returns the last iterate in ``eval`` mode. Initialisation and batch order
+    :func:`~benchmarks.metrics.fitting.fit_cross_entropy` on ``(z, y)`` for ``max(epochs * ceil(N /
+    batch_size), min_steps)`` steps; returns the last iterate in ``eval`` mode. Initialisation and batch order
     derive from ``seed`` (names ``posthoc-init``, ``posthoc-classifier``); the global RNG is untouched."""
     gen = torch.Generator().manual_seed(derive_seed(seed, "posthoc-classifier"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "posthoc-init"))
         clf = mlp(z.shape[1], hidden, n_classes, n_layers).to(z.device)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr)
-    per_epoch = math.ceil(len(z) / batch_size)
-    steps = max(epochs * per_epoch, min_steps)
-    order = torch.randperm(len(z), generator=gen)
-    pos = 0
-    clf.train()
-    for _ in range(steps):
-        if pos >= len(order):
-            order, pos = torch.randperm(len(z), generator=gen), 0
-        idx = order[pos : pos + batch_size]
-        pos += batch_size
-        loss = F.cross_entropy(clf(z[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return clf.eval()
+    steps = max(epochs * math.ceil(len(z) / batch_size), min_steps)
+    return fit_cross_entropy(clf, z, y, steps=steps, generator=gen, lr=lr, batch_size=batch_size)
 
 
 def posthoc_accuracy(z_src: Tensor, y_src: Tensor, z_tgt: Tensor, y_tgt: Tensor, seed: int,

@@ -24,6 +24,7 @@ import scipy.linalg
 import torch
 from torch import Tensor, nn
 
+from benchmarks.metrics.fitting import fit_cross_entropy
 from saub.networks import ConvBody
 
 
@@ -73,10 +74,10 @@ def kernel_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
 
 class ClassifierFeatures:
     """The substitute feature space: a :class:`~saub.networks.ConvBody` (``hidden`` features) with a
-    linear head, trained by cross-entropy on labelled images ``x`` ``[N, C, S, S]`` and labels ``y``
-    (Adam at ``lr``, ``steps`` minibatches of ``batch_size``, each epoch a fresh permutation), from
-    its own seed and inside a fork of torch's global random state (training it leaves the caller's
-    random stream as it found it).
+    linear head, trained on labelled images ``x`` ``[N, C, S, S]`` and labels ``y`` by
+    :func:`~benchmarks.metrics.fitting.fit_cross_entropy` (Adam at ``lr``, ``steps`` minibatches of
+    ``batch_size``), initialised from its own seed inside a fork of torch's global random state
+    (training it leaves the caller's random stream as it found it).
 
     :meth:`features` is the body's output in evaluation mode, standardised by the training images'
     per-feature mean and standard deviation, less the features that are constant on them (dead
@@ -98,21 +99,10 @@ class ClassifierFeatures:
         n_classes = int(y.max()) + 1
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            gen = torch.Generator().manual_seed(seed)
             self.body = ConvBody(x.shape[1], x.shape[-1], hidden)
             self.head = nn.Linear(hidden, n_classes)
-            opt = torch.optim.Adam([*self.body.parameters(), *self.head.parameters()], lr=lr)
-            order = torch.empty(0, dtype=torch.long)
-            for _ in range(steps):
-                if len(order) < batch_size:
-                    order = torch.cat([order, torch.randperm(len(x), generator=gen)])
-                idx, order = order[:batch_size], order[batch_size:]
-                loss = nn.functional.cross_entropy(self.head(self.body(x[idx])), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        self.body.eval()
-        self.head.eval()
+        fit_cross_entropy(nn.Sequential(self.body, self.head), x, y, steps=steps,
+                          generator=torch.Generator().manual_seed(seed), lr=lr, batch_size=batch_size)
         raw = self._raw_features(x)
         self.mean, self.std = raw.mean(0), raw.std(0)
         self.alive = self.std > 0
